@@ -1,0 +1,15 @@
+"""cvkit: the operators of object detection and segmentation, written from scratch and checked
+against torchvision, for the notebooks in ``notebooks/``."""
+from cvkit import config
+from cvkit.boxes import (BoxCoder, box_area, box_convert, box_iou, clip_boxes_to_image, decode_boxes,
+                         encode_boxes, generalized_box_iou, remove_small_boxes, smooth_l1_loss)
+from cvkit.nms import batched_nms, nms, nms_reference, soft_nms
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "config",
+    "BoxCoder", "box_area", "box_convert", "box_iou", "clip_boxes_to_image", "decode_boxes",
+    "encode_boxes", "generalized_box_iou", "remove_small_boxes", "smooth_l1_loss",
+    "batched_nms", "nms", "nms_reference", "soft_nms",
+]
