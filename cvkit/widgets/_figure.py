@@ -1,32 +1,39 @@
-"""A matplotlib figure that lives in an ipywidgets Output and is redrawn on demand."""
+"""A matplotlib figure shown inside a widget layout and redrawn on demand."""
 from __future__ import annotations
 
+import io
 from typing import Callable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import display
 from matplotlib.figure import Figure
 
 
 class FigureOutput:
-    """Redraws a figure inside an ``ipywidgets.Output``: ``redraw(draw)`` calls ``draw(fig)`` on a fresh figure.
+    """Redraws a figure inside an ``ipywidgets.Image``: ``redraw(draw)`` calls ``draw(fig)`` on a fresh figure.
 
-    The last figure stays available as ``.figure`` (tests inspect it); figures are closed after display
-    so that a session with many redraws does not pile up open figures.
+    The figure is rendered to PNG and shown as an image widget. (An ``ipywidgets.Output`` that captures
+    ``display(fig)`` would also work in JupyterLab, but it intermittently stalls headless execution with
+    nbclient, which ``cvkit run`` and the tests use.) The last figure stays available as ``.figure`` so
+    tests can inspect what was drawn; figures are closed after rendering so none pile up.
+
+    Attributes:
+        output: the widget to place in a layout.
+        figure: the last figure drawn.
     """
 
-    def __init__(self, figsize: tuple[float, float] = (8, 5)) -> None:
-        self.output = widgets.Output()
+    def __init__(self, figsize: tuple[float, float] = (8, 5), dpi: int = 90) -> None:
+        self.output = widgets.Image(format="png")
         self.figsize = figsize
+        self.dpi = dpi
         self.figure: Figure | None = None
 
     def redraw(self, draw: Callable[[Figure], None]) -> Figure:
-        fig = plt.figure(figsize=self.figsize)
+        fig = plt.figure(figsize=self.figsize, dpi=self.dpi)
         draw(fig)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        self.output.value = buffer.getvalue()
         self.figure = fig
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(fig)
         plt.close(fig)
         return fig
