@@ -24,14 +24,14 @@ def _cases_boxes() -> list[tuple[str, torch.Tensor]]:
     ]
 
 
-def box_area(student_fn: Callable) -> int:
+def box_area(student_fn: Callable) -> None:
     """Check ``student_fn(boxes [N, 4] xyxy) -> [N]`` areas against torchvision.ops.box_area."""
     cases = [Case(name, (boxes,), torchvision.ops.box_area(boxes)) for name, boxes in _cases_boxes()]
-    return run_cases("box_area", student_fn, cases)
+    run_cases("box_area", student_fn, cases)
 
 
-def box_centers(student_fn: Callable) -> int:
+def box_centers(student_fn: Callable) -> None:
     """Check ``student_fn(boxes [N, 4] xyxy) -> [N, 2]`` centres against torchvision's cxcywh conversion."""
     cases = [Case(name, (boxes,), torchvision.ops.box_convert(boxes, "xyxy", "cxcywh")[:, :2])
              for name, boxes in _cases_boxes()]
-    return run_cases("box_centers", student_fn, cases)
+    run_cases("box_centers", student_fn, cases)
