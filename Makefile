@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 8888
 BIN    := $(VENV)/bin
+# JupyterLab refuses to start as root (containers, some lab servers) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 STAMP  := $(VENV)/.cvkit-installed
 
 .PHONY: lab test install kernel clean
@@ -26,9 +28,9 @@ kernel: install
 
 lab: kernel
 ifeq ($(HEADLESS),1)
-	cd notebooks && ../$(BIN)/jupyter lab --no-browser --ip=0.0.0.0 --port=$(PORT) 00_getting_started.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab $(ROOT_FLAG) --no-browser --ip=0.0.0.0 --port=$(PORT) 00_getting_started.ipynb
 else
-	cd notebooks && ../$(BIN)/jupyter lab 00_getting_started.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab $(ROOT_FLAG) 00_getting_started.ipynb
 endif
 
 test: install
