@@ -190,6 +190,17 @@ def draw_regression(ax: Axes, proposal, target, decoded=None,
 AP_GRIDS = {"voc2007": 11, "coco": 101}    # recall levels of the interpolated APs (all-point has none)
 
 
+def keep_labels_inside(ax: Axes, margin: float = 0.04) -> None:
+    """Move the labels :func:`draw_boxes` writes above boxes that touch the top of the picture to just inside
+    those boxes (they would cover the title), and clip every label to the axes."""
+    bottom, top = ax.get_ylim()
+    for text in ax.texts:
+        x, y = text.get_position()
+        if text.get_va() == "bottom" and abs(y - top) < margin * abs(bottom - top):
+            text.set_va("top")
+        text.set_clip_on(True)
+
+
 def draw_detection_matches(ax: Axes, boxes, scores, is_true_positive, gt_boxes, duplicate=None) -> None:
     """Detections judged against the ground truth: true positives green, false positives red (dashed),
     duplicates (false positives on an object found already, when ``duplicate`` is given) orange (dashed),
@@ -206,6 +217,7 @@ def draw_detection_matches(ax: Axes, boxes, scores, is_true_positive, gt_boxes, 
             draw_boxes(ax, torch.as_tensor(boxes)[mask], scores=scores[mask], colors=c, linestyle=style)
             handles.append(Line2D([], [], color=c, linestyle=style, linewidth=2, label=f"{name}: {int(mask.sum())}"))
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85)
+    keep_labels_inside(ax)
 
 
 def plot_ap_interpolation(precision, recall, method: str, ax: Axes | None = None) -> Axes:
