@@ -189,6 +189,13 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     return order[keep]
 
 
+def soft_nms_decay(iou: Tensor, method: str, iou_threshold: float, sigma: float) -> Tensor:
+    """The factor Soft-NMS multiplies a score by, given its box's IoU with the box just selected."""
+    if method == "linear":
+        return torch.where(iou >= iou_threshold, 1 - iou, torch.ones_like(iou))   # eq. 2
+    return torch.exp(-(iou * iou) / sigma)                                        # eq. 3
+
+
 def soft_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.3, sigma: float = 0.5,
              score_threshold: float = 0.001, method: str = "gaussian") -> tuple[Tensor, Tensor]:
     """Soft-NMS (Bodla et al. 2017, Algorithm 1): decay the scores of boxes that overlap a selected box.
@@ -229,11 +236,7 @@ def soft_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.3, sigma: f
         if remaining.numel() == 0:
             break
         iou = _pairwise_iou(boxes[m][None], area[m][None], boxes[remaining], area[remaining])[0]
-        if method == "linear":
-            decay = torch.where(iou >= iou_threshold, 1 - iou, torch.ones_like(iou))   # eq. 2
-        else:
-            decay = torch.exp(-(iou * iou) / sigma)                                    # eq. 3
-        current[remaining] = current[remaining] * decay
+        current[remaining] = current[remaining] * soft_nms_decay(iou, method, iou_threshold, sigma)
         remaining = remaining[current[remaining] >= score_threshold]
     if not keep:
         return (torch.empty(0, dtype=torch.int64, device=boxes.device),
@@ -241,4 +244,4 @@ def soft_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.3, sigma: f
     return torch.stack(keep), torch.stack(kept_scores)
 
 
-__all__ = ["nms", "nms_reference", "batched_nms", "soft_nms"]
+__all__ = ["nms", "nms_reference", "batched_nms", "soft_nms", "soft_nms_decay"]
