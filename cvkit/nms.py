@@ -35,7 +35,7 @@ _MAX_PAIRS = 1 << 21
 
 
 def _check_nms_args(boxes: Tensor, scores: Tensor, iou_threshold: float) -> None:
-    check_boxes(boxes, floating=True)
+    check_boxes(boxes, floating=True, ordered=True)
     check_scores(scores, boxes.shape[0], like=boxes)
     if not isinstance(iou_threshold, (int, float)) or isinstance(iou_threshold, bool) or math.isnan(iou_threshold):
         raise TypeError(f"iou_threshold must be a number, got {iou_threshold!r}")
