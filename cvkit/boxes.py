@@ -109,8 +109,9 @@ def _check_pair(boxes1: Tensor, boxes2: Tensor, fmt: str) -> None:
         check_boxes(boxes, name, batched=True)
         if boxes.dim() < 2:
             raise ValueError(f"{name} must have shape [..., N, 4], got {list(boxes.shape)}")
-        size = boxes[..., 2:] if fmt != "xyxy" else boxes[..., 2:] - boxes[..., :2]
-        if boxes.numel() and not (size >= 0).all():
+        # compare, never subtract: x2 - x1 wraps around or overflows in small integer types
+        valid = boxes[..., 2:] >= (boxes[..., :2] if fmt == "xyxy" else 0)
+        if boxes.numel() and not valid.all():
             what = "x2 >= x1 and y2 >= y1" if fmt == "xyxy" else "w >= 0 and h >= 0"
             raise ValueError(f"{name} must be valid {fmt} boxes with {what} (and no NaN)")
     if boxes1.shape[:-2] != boxes2.shape[:-2]:

@@ -71,6 +71,8 @@ def nms_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor
     """
     _check_nms_args(boxes, scores, iou_threshold)
     order = scores.sort(dim=0, descending=True, stable=True)[1].tolist()
+    if boxes.dtype not in (torch.float32, torch.float64):    # half precision: computed in float32, as nms does
+        boxes = boxes.float()
     x1, y1, x2, y2 = boxes.t().tolist()
     area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).tolist()
     dtype = np.float64 if boxes.dtype == torch.float64 else np.float32   # float32 arithmetic as torchvision's
