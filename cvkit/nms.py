@@ -15,7 +15,7 @@ float arithmetic for the IoU, and a box whose IoU equals the threshold is kept.
 Soft-NMS (Bodla et al., ICCV 2017, eq. 2 and 3) decays the scores of overlapping boxes instead of
 removing them, with M the box just selected:
 
-    linear:    s_i <- s_i (1 - IoU(M, b_i))    if IoU(M, b_i) > N_t
+    linear:    s_i <- s_i (1 - IoU(M, b_i))    if IoU(M, b_i) >= N_t
     gaussian:  s_i <- s_i exp(-IoU(M, b_i)^2 / sigma)
 """
 from __future__ import annotations
