@@ -74,17 +74,22 @@ def _show(boxes1: Tensor, boxes2: Tensor) -> str:
     return f"{one('boxes1', boxes1)}, {one('boxes2', boxes2)}"
 
 
+def _pair_cases(oracle: Callable[[Tensor, Tensor], Tensor], hand_column: int) -> list[Case]:
+    """Cases from ``_pair_inputs``: the hand-worked answer where there is one (column 0 IoU, 1 GIoU), else the oracle's."""
+    cases = []
+    for name, b1, b2, *by_hand in _pair_inputs():
+        answer = by_hand[hand_column]
+        expected = torch.tensor(answer, dtype=torch.float64) if answer is not None else oracle(b1, b2)
+        cases.append(Case(name, (b1, b2), expected, show=_show(b1, b2)))
+    return cases
+
+
 def iou(student_fn: Callable) -> None:
     """Check ``student_fn(boxes1 [N, 4], boxes2 [M, 4]) -> [N, M]`` pairwise IoU of xyxy boxes.
 
     Oracles: ``torchvision.ops.box_iou`` and values worked out by hand.
     """
-    cases = [Case(name, (b1, b2),
-                  torch.tensor(by_hand, dtype=torch.float64) if by_hand is not None
-                  else torchvision.ops.box_iou(b1, b2),
-                  show=_show(b1, b2))
-             for name, b1, b2, by_hand, _ in _pair_inputs()]
-    run_cases("iou", student_fn, cases)
+    run_cases("iou", student_fn, _pair_cases(torchvision.ops.box_iou, 0))
 
 
 def generalized_iou(student_fn: Callable) -> None:
@@ -92,12 +97,7 @@ def generalized_iou(student_fn: Callable) -> None:
 
     Oracles: ``torchvision.ops.generalized_box_iou`` and values worked out by hand.
     """
-    cases = [Case(name, (b1, b2),
-                  torch.tensor(by_hand, dtype=torch.float64) if by_hand is not None
-                  else torchvision.ops.generalized_box_iou(b1, b2),
-                  show=_show(b1, b2))
-             for name, b1, b2, _, by_hand in _pair_inputs()]
-    run_cases("generalized_iou", student_fn, cases)
+    run_cases("generalized_iou", student_fn, _pair_cases(torchvision.ops.generalized_box_iou, 1))
 
 
 def _encode_inputs() -> list[tuple[str, Tensor, Tensor, list[list[float]] | None]]:
