@@ -75,8 +75,7 @@ def nms_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor
         boxes = boxes.float()
     x1, y1, x2, y2 = boxes.t().tolist()
     area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).tolist()
-    dtype = np.float64 if boxes.dtype == torch.float64 else np.float32   # float32 arithmetic as torchvision's
-    f = dtype
+    f = np.float64 if boxes.dtype == torch.float64 else np.float32   # float32 arithmetic as torchvision's
     suppressed = [False] * len(order)
     keep = []
     for rank, i in enumerate(order):
@@ -104,7 +103,7 @@ def _greedy_nms(boxes: Tensor, threshold: float, same_group: Tensor | None = Non
     iterating this settles one more link of every chain of suppressions per step, and stops at the
     greedy answer. The kept boxes of the block then suppress all later boxes in one tensor operation,
     and suppressed boxes leave the computation, so a box that is suppressed costs nothing more.
-    ``same_group[i, j]`` (optional) limits suppression to boxes of one class.
+    ``same_group`` (optional, ``[N]`` class ids) limits suppression to boxes of one class.
     """
     n = boxes.shape[0]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -152,11 +151,17 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         ``Tensor[K]`` int64 indices of the kept boxes, in decreasing order of score.
     """
     _check_nms_args(boxes, scores, iou_threshold)
+    return _nms_by_score(boxes, scores, iou_threshold)
+
+
+def _nms_by_score(boxes: Tensor, scores: Tensor, iou_threshold: float, groups: Tensor | None = None) -> Tensor:
+    """Sort by score as torchvision does (stable, descending), run the greedy walk, return kept indices."""
     if boxes.shape[0] == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     order = scores.sort(dim=0, descending=True, stable=True)[1]
-    work = boxes if boxes.dtype in (torch.float32, torch.float64) else boxes.float()
-    keep = _greedy_nms(work[order], _threshold_for(work.dtype, iou_threshold))
+    work = boxes if boxes.dtype in (torch.float32, torch.float64) else boxes.float()   # half: in float32
+    keep = _greedy_nms(work[order], _threshold_for(work.dtype, iou_threshold),
+                       same_group=None if groups is None else groups[order])
     return order[keep]
 
 
@@ -183,12 +188,7 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
                          f"got {idxs.dtype} of shape {list(idxs.shape)}")
     if idxs.device != boxes.device:
         raise ValueError(f"idxs must be on the device of the boxes ({boxes.device}), got {idxs.device}")
-    if boxes.shape[0] == 0:
-        return torch.empty(0, dtype=torch.int64, device=boxes.device)
-    order = scores.sort(dim=0, descending=True, stable=True)[1]
-    work = boxes if boxes.dtype in (torch.float32, torch.float64) else boxes.float()
-    keep = _greedy_nms(work[order], _threshold_for(work.dtype, iou_threshold), same_group=idxs[order])
-    return order[keep]
+    return _nms_by_score(boxes, scores, iou_threshold, groups=idxs)
 
 
 def soft_nms_decay(iou: Tensor, method: str, iou_threshold: float, sigma: float) -> Tensor:
