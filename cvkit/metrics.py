@@ -198,15 +198,33 @@ def average_precision(precision: ArrayLike, recall: ArrayLike, method: str) -> f
     if precision.numel() == 0:
         return 0.0
 
-    envelope = precision.flip(0).cummax(0).values.flip(0)             # max_{j >= k} precision(j)
     if method in ("voc2010", "all_point"):
         widths = torch.diff(recall, prepend=recall.new_zeros(1))      # recall(k) - recall(k-1)
-        return float((widths * envelope).sum())                       # area under the envelope
+        return float((widths * precision_envelope(precision)).sum())  # area under the envelope
     grid = VOC2007_RECALL_THRESHOLDS if method == "voc2007" else COCO_RECALL_THRESHOLDS
-    first = torch.searchsorted(recall, grid, side="left")             # first k with recall(k) >= r
-    reached = first < recall.shape[0]
-    p_interp = torch.where(reached, envelope[first.clamp(max=recall.shape[0] - 1)], 0.0)
-    return float(p_interp.mean())                                     # 1/11 or 1/101 Σ_r p_interp(r)
+    return float(interpolated_precision(precision, recall, grid).mean())   # 1/11 or 1/101 Σ_r p_interp(r)
+
+
+def precision_envelope(precision: Tensor) -> Tensor:
+    """``max_{j >= k} precision(j)`` for each k: the precision curve made non-increasing. ``[N] -> [N]``."""
+    return precision.flip(0).cummax(0).values.flip(0)
+
+
+def interpolated_precision(precision: Tensor, recall: Tensor, recall_levels: Tensor) -> Tensor:
+    """``p_interp(r) = max {precision(k) : recall(k) >= r}`` at each level r (0 where no k reaches r).
+
+    Args:
+        precision, recall: ``[N]`` float64 curve, recall non-decreasing (as from :func:`precision_recall_curve`).
+        recall_levels: ``[L]`` float64 levels, e.g. ``VOC2007_RECALL_THRESHOLDS``.
+
+    Returns:
+        ``[L]`` float64.
+    """
+    if recall.numel() == 0:
+        return torch.zeros_like(recall_levels)
+    first = torch.searchsorted(recall, recall_levels, side="left")   # first k with recall(k) >= r
+    envelope = precision_envelope(precision)
+    return torch.where(first < recall.shape[0], envelope[first.clamp(max=recall.shape[0] - 1)], 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,7 +654,8 @@ def coco_metrics(predictions: Sequence[dict[str, Tensor]], targets: Sequence[dic
     return dict(zip(names, coco_map(predictions, targets, max_detections).tolist()))
 
 
-__all__ = ["precision_recall_curve", "average_precision", "match_detections_voc", "match_detections_coco",
+__all__ = ["precision_recall_curve", "average_precision", "precision_envelope", "interpolated_precision",
+           "match_detections_voc", "match_detections_coco",
            "mean_average_precision", "coco_map", "coco_metrics",
            "AP_METHODS", "VOC2007_RECALL_THRESHOLDS", "COCO_RECALL_THRESHOLDS", "COCO_IOU_THRESHOLDS",
            "COCO_AREA_RANGES", "COCO_MAX_DETECTIONS"]

@@ -187,7 +187,6 @@ def draw_regression(ax: Axes, proposal, target, decoded=None,
 
 # --- NMS and mAP (notebook 02)
 
-AP_GRIDS = {"voc2007": 11, "coco": 101}    # recall levels of the interpolated APs (all-point has none)
 
 
 def keep_labels_inside(ax: Axes, margin: float = 0.04) -> None:
@@ -227,23 +226,26 @@ def plot_ap_interpolation(precision, recall, method: str, ax: Axes | None = None
     ``'voc2007'`` and ``'coco'`` the 11 or 101 values it is read at are drawn as bars, for ``'voc2010'``
     (all points) the area under it is shaded. The AP is :func:`cvkit.metrics.average_precision`.
     """
-    from cvkit.metrics import average_precision
+    from cvkit.metrics import (COCO_RECALL_THRESHOLDS, VOC2007_RECALL_THRESHOLDS, average_precision,
+                               interpolated_precision, precision_envelope)
 
-    p = np.asarray(precision.detach().cpu() if isinstance(precision, torch.Tensor) else precision, dtype=np.float64)
-    r = np.asarray(recall.detach().cpu() if isinstance(recall, torch.Tensor) else recall, dtype=np.float64)
+    p = torch.as_tensor(np.asarray(precision.detach().cpu() if isinstance(precision, torch.Tensor) else precision,
+                                   dtype=np.float64))
+    r = torch.as_tensor(np.asarray(recall.detach().cpu() if isinstance(recall, torch.Tensor) else recall,
+                                   dtype=np.float64))
     ap = average_precision(p, r, method)
     ax = plot_pr_curve(p, r, ax=ax, color="#4363d8", marker="o", markersize=3, linewidth=1, label="precision(k)")
-    envelope = np.maximum.accumulate(p[::-1])[::-1] if len(p) else p      # best precision at this recall or above
-    steps_r = np.concatenate(([0.0], r, [1.0]))                           # and 0 beyond the last recall
+    envelope = precision_envelope(p).numpy()
+    steps_r = np.concatenate(([0.0], r.numpy(), [1.0]))                   # and 0 beyond the last recall
     steps_p = np.concatenate((envelope[:1], envelope, [0.0])) if len(p) else np.zeros(2)
     ax.step(steps_r, steps_p, where="pre", color="black", linewidth=1.5, label="interpolated precision")
     name = {"voc2007": "VOC 2007, 11 points", "voc2010": "VOC 2010+, all points", "all_point": "all points",
             "coco": "COCO, 101 points"}[method]
-    if method in AP_GRIDS:
-        levels = np.linspace(0.0, 1.0, AP_GRIDS[method])
-        first = np.searchsorted(r, levels, side="left")                    # first k with recall(k) >= level
-        values = np.where(first < len(r), envelope[np.minimum(first, max(len(r) - 1, 0))] if len(r) else 0.0, 0.0)
-        ax.bar(levels, values, width=0.6 / (len(levels) - 1), color="#f58231", alpha=0.7,
+    grids = {"voc2007": VOC2007_RECALL_THRESHOLDS, "coco": COCO_RECALL_THRESHOLDS}
+    if method in grids:
+        levels = grids[method]
+        values = interpolated_precision(p, r, levels)
+        ax.bar(levels.numpy(), values.numpy(), width=0.6 / (len(levels) - 1), color="#f58231", alpha=0.7,
                label=f"the {len(levels)} values averaged")
     else:
         ax.fill_between(steps_r, steps_p, step="pre", color="#f58231", alpha=0.35, label="area = AP")
