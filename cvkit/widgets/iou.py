@@ -18,7 +18,7 @@ import torch
 from matplotlib.axes import Axes
 from torch import Tensor
 
-from cvkit.boxes import box_area, box_iou, generalized_box_iou
+from cvkit.boxes import _inter_union, box_area, box_iou, generalized_box_iou
 from cvkit.datasets import Photo, load_photo
 from cvkit.viz import draw_overlap, show_image
 from cvkit.widgets._figure import FigureOutput
@@ -136,9 +136,8 @@ class IoUExplorer:
         a, b = self.box_a[None], self.box_b[None]                                  # [1, 4] each
         self.iou = float(box_iou(a, b)[0, 0])
         self.giou = float(generalized_box_iou(a, b)[0, 0])
-        lt, rb = torch.maximum(self.box_a[:2], self.box_b[:2]), torch.minimum(self.box_a[2:], self.box_b[2:])
-        self.intersection = float((rb - lt).clamp(min=0).prod())
-        self.union = float(box_area(a)[0] + box_area(b)[0]) - self.intersection
+        inter, union = _inter_union(a, b)                                          # [1, 1] each, as box_iou's
+        self.intersection, self.union = float(inter), float(union)
         c_lt, c_rb = torch.minimum(self.box_a[:2], self.box_b[:2]), torch.maximum(self.box_a[2:], self.box_b[2:])
         self.enclosing_area = float((c_rb - c_lt).prod())
         verdict = ("a true positive under the VOC rule (IoU &ge; 0.5)" if self.iou >= VOC_THRESHOLD
