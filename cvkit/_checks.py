@@ -12,12 +12,14 @@ def check_tensor(value: object, name: str) -> Tensor:
 
 
 def check_boxes(boxes: object, name: str = "boxes", *, batched: bool = False, floating: bool = False,
-                ordered: bool = False) -> Tensor:
+                ordered: bool = False, fmt: str = "xyxy") -> Tensor:
     """Check a box tensor: shape ``[N, 4]`` (any ``[..., 4]`` when ``batched``), a real dtype.
 
     Args:
         floating: require a floating-point dtype (else integers are accepted too, as torchvision does).
-        ordered: require ``x2 >= x1`` and ``y2 >= y1`` (fails on NaN as well).
+        ordered: require ``x2 >= x1`` and ``y2 >= y1`` (``w >= 0`` and ``h >= 0`` when ``fmt`` stores
+            the size); fails on NaN as well. Compares, never subtracts: ``x2 - x1`` wraps around or
+            overflows in small integer types.
     """
     boxes = check_tensor(boxes, name)
     ok_rank = boxes.dim() >= 1 if batched else boxes.dim() == 2
@@ -29,12 +31,12 @@ def check_boxes(boxes: object, name: str = "boxes", *, batched: bool = False, fl
     if floating and not boxes.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {boxes.dtype}")
     if ordered and boxes.numel() > 0:
-        bad = ~(boxes[..., 2:] >= boxes[..., :2]).all(dim=-1)
+        bad = ~(boxes[..., 2:] >= (boxes[..., :2] if fmt == "xyxy" else 0)).all(dim=-1)
         if bad.any():
             i = int(bad.reshape(-1).nonzero()[0])
             row = boxes.reshape(-1, 4)[i].tolist()
-            raise ValueError(f"{name} must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1; "
-                             f"box {i} is {row}")
+            rule = "(x1, y1, x2, y2) with x2 >= x1 and y2 >= y1" if fmt == "xyxy" else f"{fmt} with w >= 0 and h >= 0"
+            raise ValueError(f"{name} must be {rule}; box {i} is {row}")
     return boxes
 
 

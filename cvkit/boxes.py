@@ -106,14 +106,9 @@ def box_area(boxes: Tensor, fmt: str = "xyxy") -> Tensor:
 
 def _check_pair(boxes1: Tensor, boxes2: Tensor, fmt: str) -> None:
     for name, boxes in (("boxes1", boxes1), ("boxes2", boxes2)):
-        check_boxes(boxes, name, batched=True)
+        check_boxes(boxes, name, batched=True, ordered=True, fmt=fmt)
         if boxes.dim() < 2:
             raise ValueError(f"{name} must have shape [..., N, 4], got {list(boxes.shape)}")
-        # compare, never subtract: x2 - x1 wraps around or overflows in small integer types
-        valid = boxes[..., 2:] >= (boxes[..., :2] if fmt == "xyxy" else 0)
-        if boxes.numel() and not valid.all():
-            what = "x2 >= x1 and y2 >= y1" if fmt == "xyxy" else "w >= 0 and h >= 0"
-            raise ValueError(f"{name} must be valid {fmt} boxes with {what} (and no NaN)")
     if boxes1.shape[:-2] != boxes2.shape[:-2]:
         raise ValueError(f"boxes1 and boxes2 must have the same leading (batch) dimensions, "
                          f"got {list(boxes1.shape)} and {list(boxes2.shape)}")
