@@ -1,4 +1,7 @@
-"""Plotting helpers the notebooks share: images with boxes, precision/recall curves."""
+"""Plotting helpers the notebooks share: images with boxes, precision/recall curves.
+
+The pictures of one topic (RoI bins, receptive fields, ...) live in a submodule of their own,
+``cvkit.viz.<topic>``, built on the helpers here."""
 from __future__ import annotations
 
 from typing import Sequence

@@ -4,6 +4,9 @@
   (``data/photo_boxes.json``, see ``data/README.md``).
 - ``noisy_detections(boxes, ...)``: what a detector might output on that photo: several jittered
   copies of every object, scored by how well they fit, plus false positives.
+
+The synthetic data sets of one topic (shapes with masks, glyphs, detection canvases) live in a
+submodule of their own, ``cvkit.datasets.<topic>``.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from cvkit.boxes import box_iou, clip_boxes_to_image
 def data_dir() -> Path:
     """The kit's ``data/`` folder (``CVKIT_DATA`` overrides it)."""
     override = os.environ.get("CVKIT_DATA")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "data"
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "data"
 
 
 @lru_cache(maxsize=1)
