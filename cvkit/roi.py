@@ -1,0 +1,604 @@
+"""Pooling a fixed-size feature from a region of any size: RoI max pooling, RoIAlign and spatial pyramid pooling.
+
+**RoI max pooling** (Girshick, "Fast R-CNN", ICCV 2015, sec. 2.1 and eq. 4). The box is *quantised* twice:
+its corners are rounded to the feature grid, ``x1' = round(x1 * spatial_scale)`` (half away from zero),
+and the ``h' x w'`` cells it then covers (``h' = max(y2' - y1' + 1, 1)``) are cut into ``H x W`` bins
+with integer edges; bin ``(i, j)`` spans rows ``[floor(i h'/H), ceil((i+1) h'/H))`` (offset by ``y1'``,
+clipped to the map) and likewise for columns. Each output is the maximum over its bin,
+
+    y_rj = max_{i in R(r, j)} x_i,             dL/dx_i = sum_r sum_j [i = i*(r, j)] dL/dy_rj     (eq. 4)
+
+so the gradient goes to the argmax ``i*(r, j)`` only. An empty bin gives 0 and passes no gradient.
+
+**RoIAlign** (He et al., "Mask R-CNN", ICCV 2017, sec. 3). No rounding anywhere: the box is scaled
+(``aligned=True`` also shifts it by half a pixel, so that pixel centres sit at integer coordinates),
+each of the ``H x W`` bins gets a regular grid of ``s_h x s_w`` sampling points, each point's value is
+bilinearly interpolated from its four neighbouring cells, and the bin is their mean:
+
+    f(y, x) = sum_{a, b} max(0, 1 - |y - y_a|) max(0, 1 - |x - x_b|) F[y_a, x_b]
+    y_rj    = 1 / (s_h s_w) * sum_{p in bin (r, j)} f(p)
+
+Because the bilinear weight of a cell is the product of a y-weight and an x-weight, every output bin
+is a fixed weighted sum of at most ``2 s_h x 2 s_w`` feature vectors, and the gradient is the same
+weights scattered back.
+
+**Spatial pyramid pooling** (He et al., "Spatial Pyramid Pooling in Deep Convolutional Networks",
+ECCV 2014): max-pool the whole map into ``n x n`` bins for several ``n`` (say 4, 2, 1) and concatenate,
+giving a vector of fixed length ``C * sum n^2`` whatever the map's size. RoI pooling is its one-level
+case applied to a box instead of the whole image.
+
+``roi_pool`` and ``roi_align`` equal ``torchvision.ops.roi_pool`` / ``roi_align`` forward and backward,
+with the same signatures and the same rules at the edges (boxes over the border, degenerate boxes,
+ties). ``roi_pool_reference`` and ``roi_align_reference`` are plain loops that read like the papers.
+As in torchvision, no gradient flows to the boxes: they are treated as constants.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cvkit._checks import check_tensor
+
+Boxes = Union[Tensor, Sequence[Tensor]]
+OutputSize = Union[int, Sequence[int]]
+
+# RoIs handled in one vectorised step (bounds the memory of the sampling weights and of the RoIPool queries)
+_ROI_CHUNK = 1024
+_FLT_MAX = float(np.finfo(np.float32).max)   # torchvision's RoIPool starts every max at -FLT_MAX
+
+
+# --------------------------------------------------------------------------------------------------
+# arguments
+
+
+def convert_boxes_to_roi_format(boxes: Boxes) -> Tensor:
+    """Boxes in either of torchvision's layouts as one ``Tensor[K, 5]`` of ``(batch_index, x1, y1, x2, y2)``.
+
+    As ``torchvision.ops._utils.convert_boxes_to_roi_format``, and passing a ``Tensor[K, 5]`` through.
+
+    Args:
+        boxes: a ``Tensor[K, 5]`` whose first column is the index of the image in the batch, or a list of
+            ``Tensor[L_i, 4]``, the boxes of image ``i`` in ``(x1, y1, x2, y2)``.
+
+    Returns:
+        ``Tensor[K, 5]`` with the dtype and device of the boxes; the list's boxes are stacked in order.
+    """
+    if isinstance(boxes, Tensor):
+        if boxes.dim() != 2 or boxes.shape[1] != 5:
+            raise ValueError(f"boxes must be a Tensor[K, 5] of (batch_index, x1, y1, x2, y2) or a list of "
+                             f"Tensor[L, 4], got a tensor of shape {list(boxes.shape)}")
+        return boxes
+    if not isinstance(boxes, (list, tuple)):
+        raise TypeError(f"boxes must be a Tensor[K, 5] or a list of Tensor[L, 4], got {type(boxes).__name__}")
+    if len(boxes) == 0:
+        raise ValueError("boxes must not be an empty list: give one Tensor[L, 4] per image (L may be 0)")
+    for i, b in enumerate(boxes):
+        check_tensor(b, f"boxes[{i}]")
+        if b.dim() != 2 or b.shape[1] != 4:
+            raise ValueError(f"boxes[{i}] must be a Tensor[L, 4] of (x1, y1, x2, y2), got shape {list(b.shape)}")
+        if b.dtype != boxes[0].dtype or b.device != boxes[0].device:
+            raise ValueError(f"boxes[{i}] must have the dtype and device of boxes[0] ({boxes[0].dtype}, "
+                             f"{boxes[0].device}), got {b.dtype}, {b.device}")
+    index = torch.cat([torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)])   # [K, 1]
+    return torch.cat((index, torch.cat(list(boxes))), dim=1)
+
+
+def _pair(output_size: OutputSize) -> tuple[int, int]:
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+        raise ValueError(f"output_size must be a positive int or a pair of positive ints, got {output_size!r}")
+    return size  # type: ignore[return-value]
+
+
+def _check_roi_args(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale: float) -> tuple[Tensor, int, int]:
+    """Check the arguments shared by the RoI operators; returns ``(rois [K, 5], pooled_h, pooled_w)``."""
+    check_tensor(input, "input")
+    if input.dim() != 4:
+        raise ValueError(f"input must be a Tensor[N, C, H, W], got shape {list(input.shape)}")
+    if not input.is_floating_point():
+        raise TypeError(f"input must be a floating-point tensor, got dtype {input.dtype}")
+    rois = convert_boxes_to_roi_format(boxes)
+    if rois.dtype != input.dtype:
+        raise TypeError(f"boxes must have the dtype of input ({input.dtype}), got {rois.dtype}")
+    if rois.device != input.device:
+        raise ValueError(f"boxes must be on the device of input ({input.device}), got {rois.device}")
+    if rois.shape[0] > 0:
+        batch = rois[:, 0].detach()
+        bad = ~((batch >= 0) & (batch < input.shape[0]))
+        if bad.any():
+            k = int(bad.nonzero()[0])
+            raise ValueError(f"boxes[:, 0] must hold batch indices in [0, {input.shape[0] - 1}] (input has "
+                             f"N={input.shape[0]}); RoI {k} has {float(batch[k])}")
+    if (not isinstance(spatial_scale, (int, float)) or isinstance(spatial_scale, bool)
+            or not math.isfinite(spatial_scale) or spatial_scale <= 0):
+        raise ValueError(f"spatial_scale must be a finite number > 0, got {spatial_scale!r}")
+    pooled_h, pooled_w = _pair(output_size)
+    return rois.detach(), pooled_h, pooled_w
+
+
+def _check_sampling(sampling_ratio: int, aligned: bool) -> None:
+    if not isinstance(sampling_ratio, int) or isinstance(sampling_ratio, bool):
+        raise TypeError(f"sampling_ratio must be an int (<= 0 for adaptive), got {sampling_ratio!r}")
+    if not isinstance(aligned, bool):
+        raise TypeError(f"aligned must be a bool, got {aligned!r}")
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half precision is computed in float32 (torch's gathers and sums are more accurate there)."""
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+# --------------------------------------------------------------------------------------------------
+# bilinear interpolation
+
+
+def _linear_weights(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The 1-D half of torchvision's bilinear rule along an axis of ``size`` cells.
+
+    A coordinate below -1 or above ``size`` (or NaN) is outside: both weights 0. Otherwise it is clamped
+    to 0 from below, and at or past the last cell it reads the last cell alone.
+
+    Returns:
+        ``(low, high, w_low, w_high)``: int64 cell indices and their weights, each shaped like ``coord``.
+    """
+    inside = (coord >= -1) & (coord <= size)
+    coord = torch.where(inside, coord.clamp(min=0), torch.zeros_like(coord))
+    low = coord.long()                                               # truncation = floor, coord >= 0
+    at_end = low >= size - 1
+    low = torch.where(at_end, torch.full_like(low, size - 1), low)
+    high = torch.where(at_end, low, low + 1)
+    coord = torch.where(at_end, low.to(coord.dtype), coord)
+    w_high = coord - low.to(coord.dtype)                             # l_y = y - y_low
+    w_low = 1 - w_high                                               # h_y = 1 - l_y
+    zero = torch.zeros_like(coord)
+    return low, high, torch.where(inside, w_low, zero), torch.where(inside, w_high, zero)
+
+
+def bilinear_interpolate(input: Tensor, y: float | Tensor, x: float | Tensor) -> Tensor:
+    """The value of a feature map at the real-valued point ``(y, x)``, by bilinear interpolation.
+
+        f(y, x) = h_y h_x F[y0, x0] + h_y l_x F[y0, x1] + l_y h_x F[y1, x0] + l_y l_x F[y1, x1]
+
+    with ``y0 = floor(y)``, ``y1 = y0 + 1``, ``l_y = y - y0``, ``h_y = 1 - l_y`` (and likewise for x).
+    Cell ``(i, j)`` holds the value at point ``(i, j)``. At the border it follows RoIAlign's rule
+    (torchvision): a point more than one cell outside the map reads 0, a point between -1 and 0 reads
+    as if at 0, and a point at or past the last cell reads the last cell.
+
+    Args:
+        input: ``Tensor[C, H, W]`` (or ``[H, W]``) feature map.
+        y, x: the point, numbers or tensors of one shape ``S``.
+
+    Returns:
+        ``Tensor[C, *S]`` (``Tensor[*S]`` for a 2-D input), differentiable with respect to ``input``.
+    """
+    check_tensor(input, "input")
+    if input.dim() not in (2, 3) or not input.is_floating_point():
+        raise ValueError(f"input must be a floating-point Tensor[C, H, W] or [H, W], got {input.dtype} "
+                         f"of shape {list(input.shape)}")
+    height, width = input.shape[-2:]
+    y = torch.as_tensor(y, dtype=input.dtype, device=input.device)
+    x = torch.as_tensor(x, dtype=input.dtype, device=input.device)
+    y0, y1, hy, ly = _linear_weights(y, height)
+    x0, x1, hx, lx = _linear_weights(x, width)
+    return (hy * hx * input[..., y0, x0] + hy * lx * input[..., y0, x1]
+            + ly * hx * input[..., y1, x0] + ly * lx * input[..., y1, x1])
+
+
+# --------------------------------------------------------------------------------------------------
+# RoIAlign
+
+
+def _align_geometry(rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float, sampling_ratio: int,
+                    aligned: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Per-RoI start, bin size and sampling grid in torchvision's arithmetic (all in the RoIs' dtype).
+
+    Returns:
+        ``(start_y, start_x, bin_h, bin_w, grid_h, grid_w)``, each ``[K]`` (grids int64).
+    """
+    scale = torch.tensor(spatial_scale, dtype=rois.dtype, device=rois.device)   # the kernel's T spatial_scale
+    offset = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (rois[:, i] * scale - offset for i in range(1, 5))
+    roi_w, roi_h = x2 - x1, y2 - y1
+    if not aligned:                                   # legacy: a box smaller than a cell counts as one cell
+        roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
+    bin_h, bin_w = roi_h / pooled_h, roi_w / pooled_w
+    if sampling_ratio > 0:
+        grid_h = torch.full_like(bin_h, sampling_ratio, dtype=torch.int64)
+        grid_w = grid_h
+    else:                                             # adaptive: about one sample per cell, ceil(roi_h / H)
+        grid_h = torch.ceil(bin_h).nan_to_num(0).long()
+        grid_w = torch.ceil(bin_w).nan_to_num(0).long()
+    return y1, x1, bin_h, bin_w, grid_h, grid_w
+
+
+def roi_align_reference(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale: float = 1.0,
+                        sampling_ratio: int = -1, aligned: bool = False) -> Tensor:
+    """RoIAlign as loops over RoIs, bins and sampling points, the way Mask R-CNN describes it. Slow; for reading.
+
+    Same arguments and result as :func:`roi_align`; the coordinates are computed in the input's float
+    type, in the order torchvision computes them, so that points on the border fall on the same side.
+    """
+    rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
+    _check_sampling(sampling_ratio, aligned)
+    f = np.float64 if input.dtype == torch.float64 else np.float32
+    scale, offset = f(spatial_scale), f(0.5 if aligned else 0.0)
+    outputs = []
+    for roi in rois.tolist():
+        image = input[int(roi[0])]                                        # [C, H, W]
+        x1, y1, x2, y2 = (f(v) * scale - offset for v in roi[1:])
+        roi_w, roi_h = x2 - x1, y2 - y1
+        if not aligned:
+            roi_w, roi_h = max(roi_w, f(1)), max(roi_h, f(1))
+        bin_h, bin_w = roi_h / f(pooled_h), roi_w / f(pooled_w)
+        grid_h = sampling_ratio if sampling_ratio > 0 else int(np.ceil(bin_h))
+        grid_w = sampling_ratio if sampling_ratio > 0 else int(np.ceil(bin_w))
+        count = max(grid_h * grid_w, 1)
+        bins = []
+        for i in range(pooled_h):
+            for j in range(pooled_w):
+                total = torch.zeros_like(image[:, 0, 0])                  # [C]
+                for iy in range(grid_h):                                  # the bin's regular grid of points
+                    y = y1 + f(i) * bin_h + f(iy + 0.5) * bin_h / f(grid_h)
+                    for ix in range(grid_w):
+                        x = x1 + f(j) * bin_w + f(ix + 0.5) * bin_w / f(grid_w)
+                        total = total + bilinear_interpolate(image, float(y), float(x))
+                bins.append(total / count)                                # average of the samples
+        outputs.append(torch.stack(bins, dim=1).reshape(-1, pooled_h, pooled_w))
+    if not outputs:
+        return input.new_zeros(0, input.shape[1], pooled_h, pooled_w) + 0 * input.sum()
+    return torch.stack(outputs)
+
+
+def _align_bags(rois: Tensor, height: int, width: int, pooled_h: int, pooled_w: int, spatial_scale: float,
+                sampling_ratio: int, aligned: bool) -> tuple[Tensor, Tensor]:
+    """The feature cells and weights each RoIAlign bin sums: ``(index, weight)``, both ``[K * H_out * W_out, B]``.
+
+    ``index`` points into the rows of the ``[N * H * W, C]`` feature matrix; padding entries have weight 0.
+    """
+    y1, x1, bin_h, bin_w, grid_h, grid_w = _align_geometry(rois, pooled_h, pooled_w, spatial_scale,
+                                                           sampling_ratio, aligned)
+    k = rois.shape[0]
+    max_gh, max_gw = max(int(grid_h.max()), 1), max(int(grid_w.max()), 1)
+    count = (grid_h * grid_w).clamp(min=1).to(rois.dtype)                           # [K]
+
+    def axis(start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, max_grid: int, size: int):
+        # sample coordinates, in the kernel's order: start + p * bin + (g + .5) * bin / grid      [K, P, G]
+        p = torch.arange(pooled, device=rois.device, dtype=rois.dtype)[None, :, None]
+        g = torch.arange(max_grid, device=rois.device, dtype=rois.dtype)[None, None, :]
+        coord = (start[:, None, None] + p * bin_size[:, None, None]) + \
+            (g + 0.5) * bin_size[:, None, None] / grid.clamp(min=1).to(rois.dtype)[:, None, None]
+        low, high, w_low, w_high = _linear_weights(coord, size)
+        used = (g < grid[:, None, None].to(rois.dtype))                             # padding samples weigh 0
+        w_low, w_high = w_low * used, w_high * used
+        return torch.cat((low, high), 2), torch.cat((w_low, w_high), 2)            # [K, P, 2G]
+
+    iy, wy = axis(y1, bin_h, grid_h, pooled_h, max_gh, height)
+    ix, wx = axis(x1, bin_w, grid_w, pooled_w, max_gw, width)
+    base = rois[:, 0].long() * (height * width)                                     # first row of the image
+    index = base[:, None, None, None, None] + iy[:, :, None, :, None] * width + ix[:, None, :, None, :]
+    weight = wy[:, :, None, :, None] * wx[:, None, :, None, :] / count[:, None, None, None, None]
+    # a bin whose grid is empty on either axis averages nothing: torchvision outputs 0
+    weight = weight * ((grid_h > 0) & (grid_w > 0)).to(rois.dtype)[:, None, None, None, None]
+    return index.reshape(k * pooled_h * pooled_w, -1), weight.reshape(k * pooled_h * pooled_w, -1)
+
+
+def roi_align(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale: float = 1.0,
+              sampling_ratio: int = -1, aligned: bool = False) -> Tensor:
+    """RoIAlign (Mask R-CNN): average of bilinearly interpolated samples in each bin. As ``torchvision.ops.roi_align``.
+
+    Each bin is a weighted sum of feature vectors (see the module docstring), computed for all bins at
+    once as one weighted gather, ``F.embedding_bag`` over the ``[N * H * W, C]`` feature matrix; its
+    backward pass scatters the same weights. RoIs with an adaptive grid are grouped by grid size.
+
+    Args:
+        input: ``Tensor[N, C, H, W]`` feature maps.
+        boxes: ``Tensor[K, 5]`` of ``(batch_index, x1, y1, x2, y2)`` or a list of ``Tensor[L, 4]`` (one
+            per image), in image coordinates; same dtype and device as ``input``. No gradient flows to them.
+        output_size: ``int`` or ``(H_out, W_out)``, the number of bins.
+        spatial_scale: feature cells per image pixel (1/16 for a stride-16 backbone).
+        sampling_ratio: sampling points per bin along each axis; ``<= 0`` for ``ceil(bin size)``.
+        aligned: shift the box by -0.5 cell so that the samples sit where the pixel centres are; if False
+            (the legacy rule) boxes smaller than one cell are enlarged to one cell.
+
+    Returns:
+        ``Tensor[K, C, H_out, W_out]``.
+    """
+    rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
+    _check_sampling(sampling_ratio, aligned)
+    n, channels, height, width = input.shape
+    out_dtype, dtype = input.dtype, _compute_dtype(input.dtype)
+    rois = rois.to(dtype)
+    if rois.shape[0] == 0 or channels == 0 or height * width == 0:
+        return input.new_zeros(rois.shape[0], channels, pooled_h, pooled_w) + 0 * input.sum()
+    features = input.to(dtype).permute(0, 2, 3, 1).reshape(n * height * width, channels)   # [N*H*W, C]
+    if sampling_ratio > 0:
+        order = None
+        chunks = [torch.arange(i, min(i + _ROI_CHUNK, rois.shape[0]), device=rois.device)
+                  for i in range(0, rois.shape[0], _ROI_CHUNK)]
+    else:      # adaptive grids differ per RoI: sort by grid size so that each chunk pads little
+        grid = _align_geometry(rois, pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned)[4:]
+        order = torch.argsort(grid[0].clamp(min=0) * grid[1].clamp(min=0), stable=True)
+        chunks = list(order.split(_ROI_CHUNK))
+    pooled = []
+    for chunk in chunks:
+        index, weight = _align_bags(rois[chunk], height, width, pooled_h, pooled_w, spatial_scale,
+                                    sampling_ratio, aligned)
+        pooled.append(F.embedding_bag(index, features, per_sample_weights=weight, mode="sum"))  # [k*Ho*Wo, C]
+    out = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
+    out = out.reshape(-1, pooled_h, pooled_w, channels)
+    if order is not None:
+        out = out[torch.argsort(order)]
+    return out.permute(0, 3, 1, 2).contiguous().to(out_dtype)                       # [K, C, Ho, Wo]
+
+
+class RoIAlign(nn.Module):
+    """See :func:`roi_align`. As ``torchvision.ops.RoIAlign``."""
+
+    def __init__(self, output_size: OutputSize, spatial_scale: float, sampling_ratio: int, aligned: bool = False):
+        super().__init__()
+        self.output_size = output_size
+        self.spatial_scale = spatial_scale
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+
+    def forward(self, input: Tensor, rois: Boxes) -> Tensor:
+        return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
+                f"sampling_ratio={self.sampling_ratio}, aligned={self.aligned})")
+
+
+# --------------------------------------------------------------------------------------------------
+# RoI max pooling
+
+
+def _round_half_away(value: Tensor) -> Tensor:
+    """C's ``round``: halves go away from zero (``torch.round`` sends them to the even neighbour)."""
+    whole = torch.trunc(value)
+    return torch.where((value - whole).abs() >= 0.5, whole + torch.sign(value), whole)
+
+
+def _pool_bins(rois: Tensor, height: int, width: int, pooled_h: int, pooled_w: int,
+               spatial_scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Integer bin edges of every RoIPool bin, in torchvision's arithmetic.
+
+    Returns:
+        ``(h_start, h_end, w_start, w_end)``: ``[K, H_out, 1]`` rows and ``[K, 1, W_out]`` columns, int64,
+        clipped to the map; a bin is empty when an end is not past its start.
+    """
+    scale = torch.tensor(spatial_scale, dtype=rois.dtype, device=rois.device)
+    x1, y1, x2, y2 = (_round_half_away(rois[:, i] * scale).long() for i in range(1, 5))   # quantisation 1
+    roi_w = (x2 - x1 + 1).clamp(min=1)
+    roi_h = (y2 - y1 + 1).clamp(min=1)
+    bin_h = roi_h.to(rois.dtype) / pooled_h
+    bin_w = roi_w.to(rois.dtype) / pooled_w
+
+    def edges(start: Tensor, bin_size: Tensor, pooled: int, size: int) -> tuple[Tensor, Tensor]:
+        p = torch.arange(pooled, device=rois.device, dtype=rois.dtype)
+        lo = torch.floor(p[None] * bin_size[:, None]).long() + start[:, None]       # quantisation 2
+        hi = torch.ceil((p[None] + 1) * bin_size[:, None]).long() + start[:, None]
+        return lo.clamp(0, size), hi.clamp(0, size)                                  # [K, P]
+
+    hs, he = edges(y1, bin_h, pooled_h, height)
+    ws, we = edges(x1, bin_w, pooled_w, width)
+    return hs[:, :, None], he[:, :, None], ws[:, None, :], we[:, None, :]
+
+
+def roi_pool_reference(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale: float = 1.0) -> Tensor:
+    """RoI max pooling as loops over RoIs, bins and cells, the way Fast R-CNN describes it. Slow; for reading.
+
+    Same arguments and result as :func:`roi_pool`. The scan keeps the first of equal maxima (row by row)
+    and starts from ``-FLT_MAX``, as torchvision does, so ties and NaN go the same way.
+    """
+    rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
+    f = np.float64 if input.dtype == torch.float64 else np.float32
+    height, width = input.shape[-2:]
+    outputs = []
+    for roi in rois.tolist():
+        image = input[int(roi[0])]                                        # [C, H, W]
+        corners = (f(c) * f(spatial_scale) for c in roi[1:])
+        x1, y1, x2, y2 = (int(np.trunc(v) + np.sign(v)) if abs(v - np.trunc(v)) >= 0.5 else int(np.trunc(v))
+                          for v in corners)                                 # C's round: halves away from zero
+        roi_h, roi_w = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
+        bin_h, bin_w = f(roi_h) / f(pooled_h), f(roi_w) / f(pooled_w)
+        bins = []
+        for i in range(pooled_h):
+            h_start = min(max(int(np.floor(f(i) * bin_h)) + y1, 0), height)
+            h_end = min(max(int(np.ceil(f(i + 1) * bin_h)) + y1, 0), height)
+            for j in range(pooled_w):
+                w_start = min(max(int(np.floor(f(j) * bin_w)) + x1, 0), width)
+                w_end = min(max(int(np.ceil(f(j + 1) * bin_w)) + x1, 0), width)
+                if h_end <= h_start or w_end <= w_start:
+                    bins.append(torch.zeros_like(image[:, 0, 0]))             # an empty bin is 0
+                    continue
+                best = torch.full_like(image[:, 0, 0], -_FLT_MAX)             # [C]
+                for h in range(h_start, h_end):
+                    for w in range(w_start, w_end):
+                        value = image[:, h, w]
+                        best = torch.where(value > best, value, best)        # strictly greater: first max wins
+                bins.append(best)
+        outputs.append(torch.stack(bins, dim=1).reshape(-1, pooled_h, pooled_w))
+    if not outputs:
+        return input.new_zeros(0, input.shape[1], pooled_h, pooled_w) + 0 * input.sum()
+    return torch.stack(outputs)
+
+
+def _range_max_tables(features: Tensor, level_y: int, level_x: int) -> tuple[Tensor, Tensor]:
+    """Max and argmax over every ``2^level_y x 2^level_x`` window: ``[N, H, W, C]`` each (a sparse table).
+
+    Entry ``[n, y, x]`` covers rows ``y .. y + 2^level_y - 1`` and columns ``x .. x + 2^level_x - 1`` (windows
+    that run past the map are cut at its edge). The argmax is the row-major index ``h * W + w`` of the
+    first maximum in scan order, i.e. the smallest index among the maxima.
+    """
+    n, height, width, channels = features.shape
+    values = features
+    index = torch.arange(height * width, device=features.device).reshape(1, height, width, 1)
+    index = index.expand(n, height, width, channels)
+    for dim, level in ((2, level_x), (1, level_y)):
+        for step in (1 << s for s in range(level)):
+            size = values.shape[dim]
+            if step >= size:
+                break
+            head_v, tail_v = values.narrow(dim, 0, size - step), values.narrow(dim, step, size - step)
+            head_i, tail_i = index.narrow(dim, 0, size - step), index.narrow(dim, step, size - step)
+            take_tail = (tail_v > head_v) | ((tail_v == head_v) & (tail_i < head_i))
+            values = torch.cat((torch.where(take_tail, tail_v, head_v), values.narrow(dim, size - step, step)), dim)
+            index = torch.cat((torch.where(take_tail, tail_i, head_i), index.narrow(dim, size - step, step)), dim)
+    return values, index
+
+
+def _roi_pool_argmax(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float) -> Tensor:
+    """torchvision's argmax of every RoIPool output: ``[K, C, H_out, W_out]`` int64 cell index ``h * W + w``, -1 if none.
+
+    Each bin is answered by a range-max query: a bin of ``L_h x L_w`` cells is the union of four (overlapping)
+    windows of ``2^a x 2^b`` cells, ``a = floor(log2 L_h)``, looked up in a table built once per ``(a, b)``.
+    """
+    n, channels, height, width = input.shape
+    features = input.permute(0, 2, 3, 1)                                            # [N, H, W, C]
+    features = torch.where(features.isnan(), torch.full_like(features, -math.inf), features)  # NaN never wins
+    hs, he, ws, we = _pool_bins(rois, height, width, pooled_h, pooled_w, spatial_scale)
+    k = rois.shape[0]
+    shape = (k, pooled_h, pooled_w)
+    hs, he, ws, we = hs.expand(shape), he.expand(shape), ws.expand(shape), we.expand(shape)
+    len_h, len_w = (he - hs).clamp(min=0), (we - ws).clamp(min=0)
+    nonempty = (len_h > 0) & (len_w > 0)
+    level_h = torch.floor(torch.log2(len_h.clamp(min=1).double())).long()
+    level_w = torch.floor(torch.log2(len_w.clamp(min=1).double())).long()
+    batch = rois[:, 0].long()[:, None, None].expand(shape)
+    argmax = torch.full((k, pooled_h, pooled_w, channels), -1, dtype=torch.int64, device=input.device)
+    for a in level_h[nonempty].unique().tolist():
+        for b in level_w[nonempty & (level_h == a)].unique().tolist():
+            values, index = _range_max_tables(features, a, b)
+            values, index = values.reshape(-1, channels), index.reshape(-1, channels)   # [N*H*W, C]
+            pick = nonempty & (level_h == a) & (level_w == b)                         # bins asking this table
+            rows = (hs[pick], he[pick] - (1 << a))                                     # top windows, bottom windows
+            cols = (ws[pick], we[pick] - (1 << b))
+            base = batch[pick] * (height * width)
+            best_v = best_i = None
+            for r in rows:
+                for c in cols:
+                    cell = base + r * width + c
+                    v, i = values[cell], index[cell]                                   # [M, C]
+                    if best_v is None:
+                        best_v, best_i = v, i
+                        continue
+                    take = (v > best_v) | ((v == best_v) & (i < best_i))
+                    best_v, best_i = torch.where(take, v, best_v), torch.where(take, i, best_i)
+            # torchvision's max starts at -FLT_MAX: a bin whose values are all <= -FLT_MAX has no argmax
+            best_i = torch.where(best_v > -_FLT_MAX, best_i, torch.full_like(best_i, -1))
+            argmax[pick] = best_i
+    return argmax.permute(0, 3, 1, 2)                                               # [K, C, Ho, Wo]
+
+
+def roi_pool(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale: float = 1.0) -> Tensor:
+    """RoI max pooling (Fast R-CNN): round the box to the feature grid, cut it into bins, take each bin's max.
+
+    As ``torchvision.ops.roi_pool``, forward and backward: the same rounding (half away from zero), bin
+    edges ``floor``/``ceil`` clipped to the map, 0 for an empty bin, and the gradient of each output sent
+    to the first maximum of its bin in row-major order (eq. 4). The argmaxes come from range-max queries
+    (see ``_roi_pool_argmax``); the output is the input gathered at them, so autograd routes the gradient.
+
+    Args:
+        input: ``Tensor[N, C, H, W]`` feature maps.
+        boxes: ``Tensor[K, 5]`` of ``(batch_index, x1, y1, x2, y2)`` or a list of ``Tensor[L, 4]``, in image
+            coordinates; same dtype and device as ``input``. No gradient flows to them.
+        output_size: ``int`` or ``(H_out, W_out)``, the number of bins.
+        spatial_scale: feature cells per image pixel.
+
+    Returns:
+        ``Tensor[K, C, H_out, W_out]``.
+    """
+    rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
+    n, channels, height, width = input.shape
+    if rois.shape[0] == 0 or channels == 0 or height * width == 0:
+        return input.new_zeros(rois.shape[0], channels, pooled_h, pooled_w) + 0 * input.sum()
+    dtype = _compute_dtype(input.dtype)
+    pieces = []
+    for chunk in rois.split(_ROI_CHUNK):
+        with torch.no_grad():
+            argmax = _roi_pool_argmax(input.detach().to(dtype), chunk.to(dtype), pooled_h, pooled_w, spatial_scale)
+        # flat index into input: ((b * C + c) * H * W) + argmax
+        batch = chunk[:, 0].long()[:, None, None, None]
+        channel = torch.arange(channels, device=input.device)[None, :, None, None]
+        flat = (batch * channels + channel) * (height * width) + argmax.clamp(min=0)     # [k, C, Ho, Wo]
+        gathered = input.reshape(-1)[flat.reshape(-1)].reshape(flat.shape)
+        # no argmax: an empty bin gives 0, a bin of values <= -FLT_MAX gives -FLT_MAX (torchvision's start value)
+        hs, he, ws, we = _pool_bins(chunk.to(dtype), height, width, pooled_h, pooled_w, spatial_scale)
+        empty = ((he <= hs) | (we <= ws))[:, None]                                    # [k, 1, Ho, Wo]
+        fill = torch.where(empty, 0.0, -_FLT_MAX).to(input.dtype)
+        pieces.append(torch.where(argmax >= 0, gathered, fill))
+    return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+
+
+class RoIPool(nn.Module):
+    """See :func:`roi_pool`. As ``torchvision.ops.RoIPool``."""
+
+    def __init__(self, output_size: OutputSize, spatial_scale: float):
+        super().__init__()
+        self.output_size = output_size
+        self.spatial_scale = spatial_scale
+
+    def forward(self, input: Tensor, rois: Boxes) -> Tensor:
+        return roi_pool(input, rois, self.output_size, self.spatial_scale)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(output_size={self.output_size}, spatial_scale={self.spatial_scale})"
+
+
+# --------------------------------------------------------------------------------------------------
+# spatial pyramid pooling
+
+
+def spatial_pyramid_pool(input: Tensor, levels: Sequence[int] = (4, 2, 1)) -> Tensor:
+    """SPPnet's pyramid: max-pool the whole map into ``n x n`` bins for each level ``n``, and concatenate.
+
+    Bin ``i`` of a level spans ``[floor(i S / n), ceil((i + 1) S / n))`` of a side of ``S`` cells, the same
+    rule as RoIPool's bins, so level ``n`` equals ``roi_pool`` of the box covering the whole map
+    ``(0, 0, W - 1, H - 1)`` with ``output_size=n``. Bins overlap when ``S`` is not a multiple of ``n``,
+    and a map smaller than ``n`` repeats cells; every bin is non-empty.
+
+    Args:
+        input: ``Tensor[N, C, H, W]``, any ``H, W >= 1``.
+        levels: the pyramid's bin counts per side, e.g. ``(4, 2, 1)``.
+
+    Returns:
+        ``Tensor[N, C * sum(n^2)]``: level by level, each flattened as ``[C, n, n]``.
+    """
+    check_tensor(input, "input")
+    if input.dim() != 4 or input.shape[-1] == 0 or input.shape[-2] == 0:
+        raise ValueError(f"input must be a Tensor[N, C, H, W] with H, W >= 1, got shape {list(input.shape)}")
+    if not levels or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in levels):
+        raise ValueError(f"levels must be a non-empty sequence of positive ints, got {levels!r}")
+    return torch.cat([F.adaptive_max_pool2d(input, n).flatten(1) for n in levels], dim=1)
+
+
+class SpatialPyramidPool(nn.Module):
+    """See :func:`spatial_pyramid_pool`: a fixed-length vector from a feature map of any size."""
+
+    def __init__(self, levels: Sequence[int] = (4, 2, 1)):
+        super().__init__()
+        self.levels = tuple(levels)
+
+    def output_features(self, channels: int) -> int:
+        """Length of the output vector for ``channels`` input channels."""
+        return channels * sum(n * n for n in self.levels)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return spatial_pyramid_pool(input, self.levels)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(levels={self.levels})"
+
+
+__all__ = [
+    "convert_boxes_to_roi_format", "bilinear_interpolate",
+    "roi_align", "roi_align_reference", "RoIAlign",
+    "roi_pool", "roi_pool_reference", "RoIPool",
+    "spatial_pyramid_pool", "SpatialPyramidPool",
+]
