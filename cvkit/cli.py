@@ -6,6 +6,17 @@ runs each notebook top to bottom in a fresh kernel, with a progress bar over its
 executed copy and an HTML export under ``build/`` (``build/executed/NAME.ipynb``,
 ``build/html/NAME.html``). A failing cell stops the run: its source and traceback are printed and the
 command exits with status 1 (the partly executed notebook is saved all the same).
+
+    cvkit release NOTEBOOK [NOTEBOOK ...] --out DIR
+
+writes the student version of each notebook into DIR: solutions replaced by ``raise NotImplementedError()``,
+hidden tests removed, outputs cleared (:mod:`cvkit.grading.release`).
+
+    cvkit grade SUBMISSIONS --source NOTEBOOK|DIR [...] [--out DIR] [--scale smoke|cpu|gpu] [limits]
+
+grades every student's notebooks in SUBMISSIONS (one subfolder or .ipynb per student) against the
+instructor's notebooks, each submission in a sandbox, and writes ``grades.csv`` and ``feedback/``
+(:mod:`cvkit.grading.grade`); it resumes an interrupted run.
 """
 from __future__ import annotations
 
@@ -95,6 +106,58 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_release(args: argparse.Namespace) -> int:
+    from cvkit.grading.release import ReleaseError, release
+
+    missing = [p for p in args.notebooks if not p.is_file()]
+    if missing:
+        print(f"cvkit release: no such notebook: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    try:
+        written = release(args.notebooks, args.out)
+    except ReleaseError as err:
+        print(f"cvkit release: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"released {path}", file=sys.stderr)
+    return 0
+
+
+def _source_notebooks(paths: list[Path]) -> list[Path]:
+    found = []
+    for path in paths:
+        found += sorted(path.glob("*.ipynb")) if path.is_dir() else [path]
+    return found
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from cvkit.grading.grade import grade_all
+    from cvkit.grading.sandbox import Limits
+
+    if not args.submissions.is_dir():
+        print(f"cvkit grade: no such folder: {args.submissions}", file=sys.stderr)
+        return 2
+    sources = _source_notebooks(args.source)
+    missing = [p for p in sources if not p.is_file()]
+    if missing or not sources:
+        print(f"cvkit grade: no source notebook at {', '.join(map(str, missing or args.source))}", file=sys.stderr)
+        return 2
+    limits = Limits(call_s=args.call_timeout, cell_s=args.cell_timeout, submission_s=args.timeout,
+                    memory_mb=args.memory)
+    try:
+        summary = grade_all(args.submissions, sources, args.out, limits, scale=args.scale)
+    except ValueError as err:
+        print(f"cvkit grade: {err}", file=sys.stderr)
+        return 2
+    print(f"sandbox: {summary['isolation']}", file=sys.stderr)
+    for warning in summary["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"graded {len(summary['graded'])} students, {len(summary['skipped'])} already in "
+          f"{summary['grades']} -> {summary['grades']}, feedback in {summary['grades'].parent / 'feedback'}",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cvkit", description="cvkit: the course kit's command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +169,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=int, default=1800, help="seconds one cell may run (default: 1800)")
     run.add_argument("--keep-going", action="store_true", help="run the remaining notebooks after a failure")
     run.set_defaults(func=_cmd_run)
+
+    rel = sub.add_parser("release", help="write the student version of notebooks (no solutions, no hidden tests)")
+    rel.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
+    rel.add_argument("--out", type=Path, required=True, help="folder for the student versions")
+    rel.set_defaults(func=_cmd_release)
+
+    grade = sub.add_parser("grade", help="grade a folder of submissions (one subfolder or .ipynb per student)")
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
+    grade.add_argument("--source", nargs="+", type=Path, required=True, metavar="NOTEBOOK",
+                       help="the instructor's notebooks (with solutions and hidden tests), or folders of them")
+    grade.add_argument("--out", type=Path, default=Path("grades"),
+                       help="where grades.csv and feedback/ go (default: grades/); must be outside SUBMISSIONS_DIR")
+    grade.add_argument("--scale", choices=SCALES, default="smoke",
+                       help="scale the submitted notebooks run at (default: smoke)")
+    grade.add_argument("--call-timeout", type=float, default=30.0, help="seconds one call of a student's function may take")
+    grade.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell of a submission may take")
+    grade.add_argument("--timeout", type=float, default=900.0, help="seconds one student's submission may take in all")
+    grade.add_argument("--memory", type=int, default=8192, help="memory limit of a submission in MB (address space)")
+    grade.set_defaults(func=_cmd_grade)
     return parser
 
 
