@@ -1,0 +1,175 @@
+"""Selective search (Uijlings, van de Sande, Gevers and Smeulders, "Selective Search for Object
+Recognition", IJCV 2013): the ~2000 class-agnostic boxes per image that R-CNN classifies.
+
+One *strategy* is a colour space, a threshold k of the graph segmentation and a set of similarities:
+
+1. segment the image, in that colour space, into starting regions (:func:`felzenszwalb`, sigma = 0.8,
+   min_size = k as in the authors' code);
+2. group them bottom-up, always merging the two most similar neighbours (:func:`hierarchical_grouping`);
+   every region formed on the way is a proposal.
+
+*Diversification* runs several strategies and pools their boxes (section 3.3, Table 5):
+
+    mode       colour spaces              k                   similarities
+    single     HSV                        100                 C+T+S+F
+    fast       HSV, Lab                   50, 100             C+T+S+F, T+S+F
+    quality    HSV, Lab, rgI, H, I        50, 100, 150, 300   C+T+S+F, T+S+F, F, S
+
+*Ranking* (section 3.4): within one hierarchy the region created at position i from the top (the
+whole image is i = 1, the merge before it i = 2, ...) gets the value v = RND * i, RND uniform in
+[0, 1); all strategies' regions are sorted by increasing v, so large regions of every hierarchy come
+early but the order is mixed; repeated boxes keep their first place only.
+
+The paper reports 2147 boxes per image, recall 0.980 at IoU 0.5 and MABO 0.804 for fast mode on
+Pascal VOC 2007 test.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cvkit.selective_search.features import (COLOUR_SPACES, SIMILARITIES, RegionFeatures, convert_colour,
+                                             histogram_intersection, merge_features, pixel_bins, region_features,
+                                             similarity)
+from cvkit.selective_search.grouping import Hierarchy, hierarchical_grouping, hierarchical_grouping_reference
+from cvkit.selective_search.segmentation import felzenszwalb, felzenszwalb_scales, region_adjacency
+
+__all__ = ["selective_search", "MODES", "strategy_hierarchy", "rank_regions", "felzenszwalb", "felzenszwalb_scales", "region_adjacency",
+           "pixel_bins",
+           "region_features", "RegionFeatures", "convert_colour", "similarity", "histogram_intersection",
+           "merge_features", "hierarchical_grouping", "hierarchical_grouping_reference", "Hierarchy",
+           "COLOUR_SPACES", "SIMILARITIES"]
+
+MODES = {
+    "single": (("hsv",), (100,), ("CTSF",)),
+    "fast": (("hsv", "lab"), (50, 100), ("CTSF", "TSF")),
+    "quality": (("hsv", "lab", "rgi", "h", "i"), (50, 100, 150, 300), ("CTSF", "TSF", "F", "S")),
+}
+
+
+def _rgb_uint8(image: object) -> np.ndarray:
+    """``[H, W, 3]`` uint8 from a numpy image (``[H, W]`` or ``[H, W, 3]``, uint8 or floats in [0, 1]) or a
+    ``[3, H, W]`` / ``[H, W]`` tensor."""
+    if isinstance(image, Tensor):
+        array = image.detach().cpu()
+        if array.dim() == 3:
+            if array.shape[0] not in (1, 3):
+                raise ValueError(f"image as a tensor must be [3, H, W] or [H, W], got {list(array.shape)}")
+            array = array.permute(1, 2, 0)
+        image = array.numpy()
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array [H, W, 3] or a tensor [3, H, W], got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image must be [H, W, 3] (or [H, W]) with H, W >= 1, got {list(image.shape)}")
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind != "f":
+        raise TypeError(f"image must be uint8 or floating point in [0, 1], got dtype {image.dtype}")
+    return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _segment(rgb: np.ndarray, colour_space: str, k: float, sigma: float,
+             min_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    converted = convert_colour(rgb, colour_space)                          # [H, W, C] in [0, 1]
+    labels = felzenszwalb(converted, scale=k, sigma=sigma, min_size=int(k) if min_size is None else min_size)
+    return converted, labels
+
+
+def strategy_hierarchy(image: object, colour_space: str = "hsv", k: float = 100, similarities: str = "CTSF",
+                       sigma: float = 0.8, min_size: int | None = None) -> tuple[np.ndarray, Hierarchy]:
+    """One strategy: segment ``image`` in ``colour_space`` with threshold ``k``, then group.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB (or floats in [0, 1], or a ``[3, H, W]`` tensor).
+        colour_space: one of :data:`COLOUR_SPACES`.
+        k: the graph segmentation's threshold (0-255 scale).
+        similarities: a key of :data:`SIMILARITIES`, e.g. ``'CTSF'`` (colour + texture + size + fill).
+        sigma: smoothing before segmentation.
+        min_size: smallest starting region in pixels (default: k, as in the authors' code).
+
+    Returns:
+        ``(labels [H, W] int64, hierarchy)``: the starting regions and their merge hierarchy.
+    """
+    if similarities not in SIMILARITIES:
+        raise ValueError(f"similarities must be one of {', '.join(SIMILARITIES)}, got {similarities!r}")
+    converted, labels = _segment(_rgb_uint8(image), colour_space, k, sigma, min_size)
+    features = region_features(converted, labels)
+    return labels, hierarchical_grouping(features, region_adjacency(labels), SIMILARITIES[similarities])
+
+
+def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0) -> np.ndarray:
+    """Pool the regions of several hierarchies, ranked as section 3.4 says, repeated boxes removed.
+
+    Region number p of a hierarchy of R regions (in order of creation) sits at position i = R - p from
+    the top; its value is v = RND * i with RND uniform in [0, 1); boxes come in increasing v.
+
+    Args:
+        hierarchies: one per strategy.
+        seed: seeds RND (``None``: sort by i alone, no randomness).
+
+    Returns:
+        ``[N, 4]`` float64 xyxy boxes, best ranked first, each box once.
+    """
+    boxes = np.concatenate([h.boxes for h in hierarchies]) if hierarchies else np.zeros((0, 4))
+    position = np.concatenate([np.arange(len(h.boxes), 0, -1, dtype=np.float64) for h in hierarchies]) \
+        if hierarchies else np.zeros(0)
+    value = position if seed is None else position * np.random.default_rng(seed).random(len(position))
+    order = np.argsort(value, kind="stable")
+    boxes = boxes[order]
+    _, first = np.unique(boxes, axis=0, return_index=True)               # first place of every distinct box
+    return boxes[np.sort(first)]
+
+
+def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequence[str] | None = None,
+                     ks: Sequence[float] | None = None, similarities: Sequence[str] | None = None,
+                     sigma: float = 0.8, min_size: int | None = None, seed: int | None = 0) -> Tensor:
+    """Selective search object proposals for one image, best ranked first.
+
+    Runs every strategy of ``mode`` (one per colour space x k x similarity set; the segmentation and the
+    region features are shared by the similarity sets), then ranks and de-duplicates the boxes with
+    :func:`rank_regions`.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB (floats in [0, 1] and ``[3, H, W]`` tensors are accepted).
+        mode: ``'single'``, ``'fast'`` or ``'quality'`` (the paper's diversification strategies).
+        colour_spaces, ks, similarities: override the mode's lists.
+        sigma: Gaussian smoothing before the segmentation.
+        min_size: smallest starting region (default: k).
+        seed: seeds the randomised ranking; ``None`` ranks by hierarchy position alone.
+
+    Returns:
+        ``Tensor[N, 4]`` float32 xyxy boxes in pixels (a region spanning columns c0..c1 has x1 = c0,
+        x2 = c1 + 1), N of the order of 1000-3000 in fast mode on a 500 x 375 photo.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    default_spaces, default_ks, default_sims = MODES[mode]
+    colour_spaces = tuple(colour_spaces or default_spaces)
+    ks = tuple(ks or default_ks)
+    similarities = tuple(similarities or default_sims)
+    for space in colour_spaces:
+        if space not in COLOUR_SPACES:
+            raise ValueError(f"colour_spaces must hold names from {', '.join(COLOUR_SPACES)}, got {space!r}")
+    for name in similarities:
+        if name not in SIMILARITIES:
+            raise ValueError(f"similarities must hold names from {', '.join(SIMILARITIES)}, got {name!r}")
+    if any(k <= 0 for k in ks):
+        raise ValueError(f"ks must be positive, got {ks}")
+    rgb = _rgb_uint8(image)
+    hierarchies = []
+    for space in colour_spaces:
+        converted = convert_colour(rgb, space)                              # [H, W, C] in [0, 1]
+        bins = pixel_bins(converted)
+        min_sizes = [int(k) if min_size is None else min_size for k in ks]
+        for labels in felzenszwalb_scales(converted, ks, sigma, min_sizes):
+            features = region_features(converted, labels, bins)
+            neighbours = region_adjacency(labels)
+            hierarchies += [hierarchical_grouping(features, neighbours, SIMILARITIES[name]) for name in similarities]
+    return torch.from_numpy(rank_regions(hierarchies, seed)).to(torch.float32)
