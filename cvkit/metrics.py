@@ -654,8 +654,84 @@ def coco_metrics(predictions: Sequence[dict[str, Tensor]], targets: Sequence[dic
     return dict(zip(names, coco_map(predictions, targets, max_detections).tolist()))
 
 
+
+# --------------------------------------------------------------------------------------------
+# Object proposals (Uijlings et al., IJCV 2013, section 5.1)
+
+
+def _per_image(value: object, name: str) -> list[Tensor]:
+    """A list of ``[N, 4]`` box tensors from one tensor (one image) or a sequence of them (several)."""
+    images = [value] if isinstance(value, Tensor) else value
+    if not isinstance(images, (list, tuple)):
+        raise TypeError(f"{name} must be a Tensor[N, 4] or a list of them (one per image), got {type(value).__name__}")
+    return [check_boxes(boxes, f"{name}[{i}]" if len(images) > 1 else name).detach().cpu().double()
+            for i, boxes in enumerate(images)]
+
+
+def _best_overlaps(proposals: object, gt_boxes: object) -> Tensor:
+    """For every ground-truth box of every image, the best IoU any proposal of that image reaches: ``[G]``."""
+    proposals, gt_boxes = _per_image(proposals, "proposals"), _per_image(gt_boxes, "gt_boxes")
+    if len(proposals) != len(gt_boxes):
+        raise ValueError(f"proposals and gt_boxes must cover the same images, got {len(proposals)} and {len(gt_boxes)}")
+    best = [box_iou(gt, boxes).amax(dim=1) if len(boxes) else torch.zeros(len(gt), dtype=torch.float64)
+            for boxes, gt in zip(proposals, gt_boxes)]
+    best = torch.cat(best) if best else torch.zeros(0, dtype=torch.float64)
+    if best.numel() == 0:
+        raise ValueError("gt_boxes must hold at least one box: recall and MABO are undefined without objects")
+    return best
+
+
+def proposal_recall(proposals: Tensor | Sequence[Tensor], gt_boxes: Tensor | Sequence[Tensor],
+                    iou_threshold: float = 0.5) -> float:
+    """The fraction of ground-truth boxes that some proposal of their image overlaps by IoU >= the threshold.
+
+        recall = |{ g : max_{l in L} IoU(g, l) >= t }| / |G|
+
+    No one-to-one matching: one proposal may cover several objects (the recall of a proposal set,
+    as selective search and RPN papers report it).
+
+    Args:
+        proposals: ``Tensor[N, 4]`` xyxy for one image, or a list with one such tensor per image
+            (take the first n rows of each to get recall at n proposals).
+        gt_boxes: ``Tensor[G, 4]`` xyxy for one image, or a list like ``proposals``.
+        iou_threshold: t in [0, 1].
+
+    Returns:
+        The recall as a Python float.
+    """
+    threshold = _check_threshold(iou_threshold, "iou_threshold")
+    return float((_best_overlaps(proposals, gt_boxes) >= threshold).double().mean())
+
+
+def mabo(proposals: Tensor | Sequence[Tensor], gt_boxes: Tensor | Sequence[Tensor],
+         gt_labels: Sequence | Sequence[Sequence] | None = None) -> float:
+    """Mean average best overlap (Uijlings et al. 2013, eq. 9 and the text after it).
+
+        ABO(c) = 1 / |G^c| sum_{g in G^c} max_{l in L} IoU(g, l)        MABO = mean over classes c of ABO(c)
+
+    Args:
+        proposals: ``Tensor[N, 4]`` xyxy for one image, or a list with one such tensor per image.
+        gt_boxes: ``Tensor[G, 4]`` xyxy for one image, or a list like ``proposals``.
+        gt_labels: the class of every ground-truth box (a sequence of G labels for one image, or one such
+            sequence per image; any hashable labels). ``None``: all boxes are one class, MABO = ABO.
+
+    Returns:
+        MABO as a Python float.
+    """
+    best = _best_overlaps(proposals, gt_boxes)
+    if gt_labels is None:
+        return float(best.mean())
+    per_image = [gt_labels] if isinstance(gt_boxes, Tensor) else list(gt_labels)
+    labels = [label.item() if isinstance(label, Tensor) else label for image in per_image for label in image]
+    if len(labels) != len(best):
+        raise ValueError(f"gt_labels must give one label per ground-truth box ({len(best)}), got {len(labels)}")
+    classes: dict[object, list[float]] = {}
+    for label, overlap in zip(labels, best.tolist()):
+        classes.setdefault(label, []).append(overlap)
+    return float(np.mean([np.mean(overlaps) for overlaps in classes.values()]))
+
 __all__ = ["precision_recall_curve", "average_precision", "precision_envelope", "interpolated_precision",
            "match_detections_voc", "match_detections_coco",
            "mean_average_precision", "coco_map", "coco_metrics",
            "AP_METHODS", "VOC2007_RECALL_THRESHOLDS", "COCO_RECALL_THRESHOLDS", "COCO_IOU_THRESHOLDS",
-           "COCO_AREA_RANGES", "COCO_MAX_DETECTIONS"]
+           "COCO_AREA_RANGES", "COCO_MAX_DETECTIONS", "proposal_recall", "mabo"]
