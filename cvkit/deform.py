@@ -375,3 +375,156 @@ class DeformConv2d(nn.Module):
         return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
                 f"offset_groups={self.offset_groups}, modulated={self.modulated}")
+
+
+# --------------------------------------------------------------------------- deformable RoI pooling
+
+def _check_roi_offset(offset: Tensor | None, rois: Tensor, pooled_h: int, pooled_w: int, input: Tensor) -> None:
+    if offset is None:
+        return
+    check_tensor(offset, "offset")
+    if tuple(offset.shape) != (rois.shape[0], 2, pooled_h, pooled_w):
+        raise ValueError(f"offset must have shape [{rois.shape[0]}, 2, {pooled_h}, {pooled_w}] (one normalised "
+                         f"(Δx, Δy) per RoI and bin), got {list(offset.shape)}")
+    if offset.dtype != input.dtype or offset.device != input.device:
+        raise TypeError(f"offset must have the dtype and device of input ({input.dtype}, {input.device}), "
+                        f"got {offset.dtype}, {offset.device}")
+
+
+def deform_roi_pool(input: Tensor, boxes, offset: Tensor | None, output_size: int | tuple[int, int],
+                    spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = True,
+                    gamma: float = 0.1) -> Tensor:
+    """Deformable RoI pooling (Dai et al. 2017, eq. 5-6): RoIAlign whose bins are shifted by learned offsets.
+
+        y(i, j) = 1 / n_ij · Σ_{p in bin(i, j)} x(p0 + p + Δp_ij),     Δp_ij = γ · Δp̂_ij ∘ (w, h)
+
+    with (w, h) the RoI's size on the feature map, γ = 0.1 (the paper's value), and x read by RoIAlign's
+    bilinear rule (``cvkit.roi.bilinear_interpolate``) at a regular grid of points in each bin.
+    With ``offset=None`` (or zeros) this is exactly ``roi_align``. Layout as mmcv's ``deform_roi_pool``:
+    channel 0 of ``offset`` is the normalised Δx̂, channel 1 the normalised Δŷ.
+
+    Args:
+        input: ``[N, C, H, W]`` feature maps.
+        boxes: ``Tensor[K, 5]`` ``(batch_index, x1, y1, x2, y2)`` or a list of ``Tensor[L, 4]``, image coordinates.
+        offset: ``[K, 2, H_out, W_out]`` normalised offsets (differentiable), or None.
+        output_size, spatial_scale, sampling_ratio, aligned: as :func:`cvkit.roi.roi_align`.
+        gamma: the scale of the normalised offsets (γ).
+
+    Returns:
+        ``[K, C, H_out, W_out]``, differentiable with respect to ``input`` and ``offset``.
+    """
+    from cvkit.roi import _align_geometry, _check_roi_args, _check_sampling, _linear_weights
+
+    rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
+    _check_sampling(sampling_ratio, aligned)
+    _check_roi_offset(offset, rois, pooled_h, pooled_w, input)
+    batch, channels, height, width = input.shape
+    count = rois.shape[0]
+    if count == 0 or channels == 0 or height * width == 0:
+        zero = 0 * input.sum() + (0 * offset.sum() if offset is not None else 0)
+        return input.new_zeros(count, channels, pooled_h, pooled_w) + zero
+    start_y, start_x, bin_h, bin_w, grid_h, grid_w = _align_geometry(rois, pooled_h, pooled_w, spatial_scale,
+                                                                     sampling_ratio, aligned)
+    if offset is not None:   # Δp_ij = γ Δp̂_ij ∘ (w, h), shifting the whole bin (i, j)
+        start_x = start_x[:, None, None] + gamma * (bin_w * pooled_w)[:, None, None] * offset[:, 0]   # [K, Ho, Wo]
+        start_y = start_y[:, None, None] + gamma * (bin_h * pooled_h)[:, None, None] * offset[:, 1]
+    else:
+        start_x = start_x[:, None, None].expand(count, pooled_h, pooled_w)
+        start_y = start_y[:, None, None].expand(count, pooled_h, pooled_w)
+    max_gh, max_gw = max(int(grid_h.max()), 1), max(int(grid_w.max()), 1)
+    dtype, device = input.dtype, input.device
+    # sampling points in RoIAlign's arithmetic: start + i * bin + (g + 0.5) * bin / grid       [K, Ho, Wo, Gh, Gw]
+    i = torch.arange(pooled_h, dtype=dtype, device=device)[None, :, None, None, None]
+    j = torch.arange(pooled_w, dtype=dtype, device=device)[None, None, :, None, None]
+    gy = torch.arange(max_gh, dtype=dtype, device=device)[None, None, None, :, None]
+    gx = torch.arange(max_gw, dtype=dtype, device=device)[None, None, None, None, :]
+    per_roi = lambda t: t[:, None, None, None, None]                                            # noqa: E731
+    y = (start_y[..., None, None] + i * per_roi(bin_h)) + (gy + 0.5) * per_roi(bin_h) / per_roi(grid_h.clamp(min=1).to(dtype))
+    x = (start_x[..., None, None] + j * per_roi(bin_w)) + (gx + 0.5) * per_roi(bin_w) / per_roi(grid_w.clamp(min=1).to(dtype))
+    y, x = torch.broadcast_tensors(y, x)
+    y0, y1, hy, ly = _linear_weights(y, height)
+    x0, x1, hx, lx = _linear_weights(x, width)
+    used = (gy < per_roi(grid_h)) & (gx < per_roi(grid_w))                                      # padding points weigh 0
+    weight = torch.stack((hy * hx, hy * lx, ly * hx, ly * lx), -1) * used[..., None] \
+        / per_roi((grid_h * grid_w).clamp(min=1).to(dtype))[..., None]
+    base = per_roi(rois[:, 0].long() * (height * width))[..., None]
+    index = base + torch.stack((y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1), -1)
+    features = input.permute(0, 2, 3, 1).reshape(batch * height * width, channels)              # [N*H*W, C]
+    pooled = F.embedding_bag(index.reshape(count * pooled_h * pooled_w, -1), features, mode="sum",
+                             per_sample_weights=weight.reshape(count * pooled_h * pooled_w, -1))
+    return pooled.reshape(count, pooled_h, pooled_w, channels).permute(0, 3, 1, 2).contiguous()
+
+
+def deform_roi_pool_reference(input: Tensor, boxes, offset: Tensor | None, output_size: int | tuple[int, int],
+                              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = True,
+                              gamma: float = 0.1) -> Tensor:
+    """Deformable RoI pooling as loops over RoIs, bins and sampling points. Slow; same result as
+    :func:`deform_roi_pool`."""
+    from cvkit.roi import _check_roi_args, _check_sampling, bilinear_interpolate
+
+    rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
+    _check_sampling(sampling_ratio, aligned)
+    _check_roi_offset(offset, rois, pooled_h, pooled_w, input)
+    shift = 0.5 if aligned else 0.0
+    outputs = []
+    for k, roi in enumerate(rois):
+        image = input[int(roi[0])]
+        x1, y1, x2, y2 = (roi[1:] * spatial_scale - shift).unbind()
+        roi_w, roi_h = x2 - x1, y2 - y1
+        if not aligned:
+            roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
+        bin_h, bin_w = roi_h / pooled_h, roi_w / pooled_w
+        grid_h = sampling_ratio if sampling_ratio > 0 else int(torch.ceil(bin_h))
+        grid_w = sampling_ratio if sampling_ratio > 0 else int(torch.ceil(bin_w))
+        bins = []
+        for i in range(pooled_h):
+            for j in range(pooled_w):
+                dx = gamma * roi_w * offset[k, 0, i, j] if offset is not None else 0.0   # Δp = γ Δp̂ ∘ (w, h)
+                dy = gamma * roi_h * offset[k, 1, i, j] if offset is not None else 0.0
+                total = image.new_zeros(image.shape[0])
+                for iy in range(grid_h):
+                    for ix in range(grid_w):
+                        y = y1 + dy + i * bin_h + (iy + 0.5) * bin_h / grid_h
+                        x = x1 + dx + j * bin_w + (ix + 0.5) * bin_w / grid_w
+                        total = total + bilinear_interpolate(image, y, x)
+                bins.append(total / max(grid_h * grid_w, 1))
+        outputs.append(torch.stack(bins, 1).reshape(-1, pooled_h, pooled_w))
+    if not outputs:
+        return input.new_zeros(0, input.shape[1], pooled_h, pooled_w)
+    return torch.stack(outputs)
+
+
+class DeformRoIPool(nn.Module):
+    """Deformable RoI pooling with its offset branch (Dai et al. 2017, Fig. 3).
+
+    Plain RoI pooling (RoIAlign) of the RoI gives a ``C x H_out x W_out`` feature; fully connected layers
+    map it to the normalised offsets Δp̂ ``[K, 2, H_out, W_out]``, and :func:`deform_roi_pool` pools again
+    with the bins shifted by γ Δp̂ ∘ (w, h). The last fc layer starts at zero, so the module begins as
+    plain RoIAlign pooling and learns the offsets from there.
+
+    Args:
+        channels: C, the feature maps' channels.
+        output_size, spatial_scale, sampling_ratio, aligned, gamma: as :func:`deform_roi_pool`.
+        hidden: width of the hidden fc layer.
+    """
+
+    def __init__(self, channels: int, output_size: int | tuple[int, int], spatial_scale: float = 1.0,
+                 sampling_ratio: int = -1, aligned: bool = True, gamma: float = 0.1, hidden: int = 256):
+        super().__init__()
+        self.output_size = _pair(output_size)
+        self.spatial_scale, self.sampling_ratio, self.aligned, self.gamma = spatial_scale, sampling_ratio, aligned, gamma
+        bins = self.output_size[0] * self.output_size[1]
+        self.offset_fc = nn.Sequential(nn.Linear(channels * bins, hidden), nn.ReLU(inplace=True),
+                                       nn.Linear(hidden, 2 * bins))
+        nn.init.zeros_(self.offset_fc[-1].weight)
+        nn.init.zeros_(self.offset_fc[-1].bias)
+
+    def offsets(self, input: Tensor, boxes) -> Tensor:
+        """The normalised offsets Δp̂ ``[K, 2, H_out, W_out]`` predicted for ``boxes``."""
+        plain = deform_roi_pool(input, boxes, None, self.output_size, self.spatial_scale, self.sampling_ratio,
+                                self.aligned, self.gamma)
+        return self.offset_fc(plain.flatten(1)).reshape(-1, 2, *self.output_size)
+
+    def forward(self, input: Tensor, boxes) -> Tensor:
+        return deform_roi_pool(input, boxes, self.offsets(input, boxes), self.output_size, self.spatial_scale,
+                               self.sampling_ratio, self.aligned, self.gamma)
