@@ -429,71 +429,89 @@ def roi_pool_reference(input: Tensor, boxes: Boxes, output_size: OutputSize, spa
     return torch.stack(outputs)
 
 
-def _range_max_tables(features: Tensor, level_y: int, level_x: int) -> tuple[Tensor, Tensor]:
-    """Max and argmax over every ``2^level_y x 2^level_x`` window: ``[N, H, W, C]`` each (a sparse table).
+def _max_keys(features: Tensor) -> Tensor:
+    """One int64 per cell that orders cells as RoIPool's scan does: by value, then earlier cell first.
 
-    Entry ``[n, y, x]`` covers rows ``y .. y + 2^level_y - 1`` and columns ``x .. x + 2^level_x - 1`` (windows
-    that run past the map are cut at its edge). The argmax is the row-major index ``h * W + w`` of the
-    first maximum in scan order, i.e. the smallest index among the maxima.
+    ``key = rank(value) * 2^32 + (H W - 1 - (h W + w))``: the largest key of a window is its maximum, and
+    among equal maxima the first in row-major order; ``H W - 1 - (low 32 bits)`` gives the cell back.
+    float32 values are ranked by their bits (made monotonic), float64 values by sorting. As in torchvision's
+    scan, which starts from -FLT_MAX and keeps strictly greater values, NaN and values <= -FLT_MAX are never
+    picked: they get the floor key ``-2^63 + H W``, which decodes to cell -1.
+
+    Args:
+        features: ``[N, H, W, C]`` floating point.
+
+    Returns:
+        ``[N, H, W, C]`` int64 keys.
     """
     n, height, width, channels = features.shape
-    values = features
-    index = torch.arange(height * width, device=features.device).reshape(1, height, width, 1)
-    index = index.expand(n, height, width, channels)
-    for dim, level in ((2, level_x), (1, level_y)):
-        for step in (1 << s for s in range(level)):
-            size = values.shape[dim]
-            if step >= size:
-                break
-            head_v, tail_v = values.narrow(dim, 0, size - step), values.narrow(dim, step, size - step)
-            head_i, tail_i = index.narrow(dim, 0, size - step), index.narrow(dim, step, size - step)
-            take_tail = (tail_v > head_v) | ((tail_v == head_v) & (tail_i < head_i))
-            values = torch.cat((torch.where(take_tail, tail_v, head_v), values.narrow(dim, size - step, step)), dim)
-            index = torch.cat((torch.where(take_tail, tail_i, head_i), index.narrow(dim, size - step, step)), dim)
-    return values, index
+    cells = height * width
+    values = features.contiguous() + 0.0                                # -0.0 -> 0.0: the scan sees them equal
+    if values.dtype == torch.float32:
+        bits = values.view(torch.int32)
+        rank = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).long()      # IEEE bits -> a signed int of the same order
+    else:
+        rank = torch.unique(values, sorted=True, return_inverse=True)[1]
+    cell = torch.arange(cells, device=features.device).reshape(1, height, width, 1)
+    keys = (rank << 32) + (cells - 1 - cell)
+    never = ~(values > -_FLT_MAX)                                       # NaN or <= -FLT_MAX
+    return keys.masked_fill_(never, -(1 << 63) + cells)
+
+
+def _shifted_max(table: Tensor, dim: int, step: int) -> Tensor:
+    """One doubling step of a sparse table: ``out[i] = max(table[i], table[i + step])`` along ``dim``."""
+    size = table.shape[dim]
+    if step >= size:
+        return table
+    out = torch.empty_like(table)
+    torch.maximum(table.narrow(dim, 0, size - step), table.narrow(dim, step, size - step),
+                  out=out.narrow(dim, 0, size - step))
+    out.narrow(dim, size - step, step).copy_(table.narrow(dim, size - step, step))
+    return out
 
 
 def _roi_pool_argmax(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float) -> Tensor:
-    """torchvision's argmax of every RoIPool output: ``[K, C, H_out, W_out]`` int64 cell index ``h * W + w``, -1 if none.
+    """torchvision's argmax of every RoIPool output: ``[K, H_out, W_out, C]`` int64 cell ``h * W + w``, -1 if none
+    (an empty bin, or one whose values are all NaN or <= -FLT_MAX).
 
-    Each bin is answered by a range-max query: a bin of ``L_h x L_w`` cells is the union of four (overlapping)
-    windows of ``2^a x 2^b`` cells, ``a = floor(log2 L_h)``, looked up in a table built once per ``(a, b)``.
+    Range-max queries on a sparse table: a bin of ``L_h x L_w`` cells is the union of four overlapping
+    windows of ``2^a x 2^b`` cells (``a = floor(log2 L_h)``, ``b = floor(log2 L_w)``), and the table for
+    ``(a, b)`` holds the largest key (``_max_keys``) of every such window. Tables are built by doubling,
+    columns first, and each is queried by all the bins that need it.
     """
     n, channels, height, width = input.shape
-    features = input.permute(0, 2, 3, 1)                                            # [N, H, W, C]
-    features = torch.where(features.isnan(), torch.full_like(features, -math.inf), features)  # NaN never wins
+    keys = _max_keys(input.permute(0, 2, 3, 1))                                     # [N, H, W, C]
     hs, he, ws, we = _pool_bins(rois, height, width, pooled_h, pooled_w, spatial_scale)
-    k = rois.shape[0]
-    shape = (k, pooled_h, pooled_w)
+    shape = (rois.shape[0], pooled_h, pooled_w)
     hs, he, ws, we = hs.expand(shape), he.expand(shape), ws.expand(shape), we.expand(shape)
-    len_h, len_w = (he - hs).clamp(min=0), (we - ws).clamp(min=0)
-    nonempty = (len_h > 0) & (len_w > 0)
-    level_h = torch.floor(torch.log2(len_h.clamp(min=1).double())).long()
-    level_w = torch.floor(torch.log2(len_w.clamp(min=1).double())).long()
-    batch = rois[:, 0].long()[:, None, None].expand(shape)
-    argmax = torch.full((k, pooled_h, pooled_w, channels), -1, dtype=torch.int64, device=input.device)
-    for a in level_h[nonempty].unique().tolist():
-        for b in level_w[nonempty & (level_h == a)].unique().tolist():
-            values, index = _range_max_tables(features, a, b)
-            values, index = values.reshape(-1, channels), index.reshape(-1, channels)   # [N*H*W, C]
-            pick = nonempty & (level_h == a) & (level_w == b)                         # bins asking this table
-            rows = (hs[pick], he[pick] - (1 << a))                                     # top windows, bottom windows
-            cols = (ws[pick], we[pick] - (1 << b))
-            base = batch[pick] * (height * width)
-            best_v = best_i = None
-            for r in rows:
-                for c in cols:
-                    cell = base + r * width + c
-                    v, i = values[cell], index[cell]                                   # [M, C]
-                    if best_v is None:
-                        best_v, best_i = v, i
-                        continue
-                    take = (v > best_v) | ((v == best_v) & (i < best_i))
-                    best_v, best_i = torch.where(take, v, best_v), torch.where(take, i, best_i)
-            # torchvision's max starts at -FLT_MAX: a bin whose values are all <= -FLT_MAX has no argmax
-            best_i = torch.where(best_v > -_FLT_MAX, best_i, torch.full_like(best_i, -1))
-            argmax[pick] = best_i
-    return argmax.permute(0, 3, 1, 2)                                               # [K, C, Ho, Wo]
+    nonempty = (he > hs) & (we > ws)
+    level_h = torch.floor(torch.log2((he - hs).clamp(min=1).double())).long()    # a = floor(log2 L_h)
+    level_w = torch.floor(torch.log2((we - ws).clamp(min=1).double())).long()
+    base = (rois[:, 0].long() * (height * width))[:, None, None].expand(shape)
+    argmax = torch.full((*shape, channels), -1, dtype=torch.int64, device=input.device)
+    by_columns = keys
+    for b in range(int(level_w[nonempty].max()) + 1 if nonempty.any() else 0):
+        if b > 0:
+            by_columns = _shifted_max(by_columns, 2, 1 << (b - 1))                  # windows 1 x 2^b
+        wanted = nonempty & (level_w == b)
+        if not wanted.any():
+            continue
+        table = by_columns
+        for a in range(int(level_h[wanted].max()) + 1):
+            if a > 0:
+                table = _shifted_max(table, 1, 1 << (a - 1))                        # windows 2^a x 2^b
+            pick = wanted & (level_h == a)
+            if not pick.any():
+                continue
+            flat = table.reshape(-1, channels)                                      # [N*H*W, C]
+            top, bottom = hs[pick], he[pick] - (1 << a)
+            left, right = ws[pick], we[pick] - (1 << b)
+            corners = [base[pick] + r * width + c for r in (top, bottom) for c in (left, right)]
+            key = flat.index_select(0, corners[0])                                  # [M, C]
+            for cell in corners[1:]:
+                key = torch.maximum(key, flat.index_select(0, cell))
+            argmax[pick] = (height * width - 1) - (key & 0xFFFFFFFF)
+    return argmax
 
 
 def roi_pool(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale: float = 1.0) -> Tensor:
@@ -519,21 +537,20 @@ def roi_pool(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale
     if rois.shape[0] == 0 or channels == 0 or height * width == 0:
         return input.new_zeros(rois.shape[0], channels, pooled_h, pooled_w) + 0 * input.sum()
     dtype = _compute_dtype(input.dtype)
+    features = input.permute(0, 2, 3, 1).reshape(n * height * width, channels)     # [N*H*W, C]
     pieces = []
     for chunk in rois.split(_ROI_CHUNK):
+        chunk = chunk.to(dtype)
         with torch.no_grad():
-            argmax = _roi_pool_argmax(input.detach().to(dtype), chunk.to(dtype), pooled_h, pooled_w, spatial_scale)
-        # flat index into input: ((b * C + c) * H * W) + argmax
-        batch = chunk[:, 0].long()[:, None, None, None]
-        channel = torch.arange(channels, device=input.device)[None, :, None, None]
-        flat = (batch * channels + channel) * (height * width) + argmax.clamp(min=0)     # [k, C, Ho, Wo]
-        gathered = input.reshape(-1)[flat.reshape(-1)].reshape(flat.shape)
-        # no argmax: an empty bin gives 0, a bin of values <= -FLT_MAX gives -FLT_MAX (torchvision's start value)
-        hs, he, ws, we = _pool_bins(chunk.to(dtype), height, width, pooled_h, pooled_w, spatial_scale)
-        empty = ((he <= hs) | (we <= ws))[:, None]                                    # [k, 1, Ho, Wo]
-        fill = torch.where(empty, 0.0, -_FLT_MAX).to(input.dtype)
+            argmax = _roi_pool_argmax(input.detach().to(dtype), chunk, pooled_h, pooled_w, spatial_scale)
+        row = chunk[:, 0].long()[:, None, None, None] * (height * width) + argmax.clamp(min=0)   # [k, Ho, Wo, C]
+        gathered = features.gather(0, row.reshape(-1, channels)).reshape(row.shape)
+        # no argmax: an empty bin gives 0; a bin of values all <= -FLT_MAX gives -FLT_MAX (the scan's start)
+        hs, he, ws, we = _pool_bins(chunk, height, width, pooled_h, pooled_w, spatial_scale)
+        fill = torch.where((he > hs) & (we > ws), -_FLT_MAX, 0.0).to(input.dtype)[..., None]   # [k, Ho, Wo, 1]
         pieces.append(torch.where(argmax >= 0, gathered, fill))
-    return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+    out = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+    return out.permute(0, 3, 1, 2).contiguous()                                     # [K, C, Ho, Wo]
 
 
 class RoIPool(nn.Module):

@@ -231,13 +231,13 @@ def test_reference_loops_match_torchvision(dtype):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_gradcheck(device):
-    x = torch.randn(2, 2, 6, 7, dtype=torch.float64, device=device, requires_grad=True)
-    rois = random_rois(6, 2, 6, 7, seed=5, scale=1.0, ordered=True).to(device)
+    x = torch.randn(2, 2, 5, 6, dtype=torch.float64, device=device, requires_grad=True)
+    rois = random_rois(6, 2, 5, 6, seed=5, scale=1.0, ordered=True).to(device)
     for aligned in (False, True):
-        assert gradcheck(lambda a: roi_align(a, rois, (2, 3), 1.0, -1, aligned), (x,))
-        assert gradcheck(lambda a: roi_align(a, rois, 2, 1.0, 2, aligned), (x,))
+        assert gradcheck(lambda a: roi_align(a, rois, (2, 3), 1.0, -1, aligned), (x,), fast_mode=True)
+        assert gradcheck(lambda a: roi_align(a, rois, 2, 1.0, 2, aligned), (x,), fast_mode=True)
     assert gradcheck(lambda a: roi_pool(a, rois, (2, 3), 1.0), (x,))          # random values: no ties
-    assert gradcheck(lambda a: spatial_pyramid_pool(a, (3, 2, 1)), (x,))
+    assert gradcheck(lambda a: spatial_pyramid_pool(a, (3, 2, 1)), (x,), fast_mode=True)
 
 
 @pytest.mark.parametrize("fn", [roi_align, roi_pool])
