@@ -107,8 +107,9 @@ def bilinear(image: Tensor, y: Tensor | float, x: Tensor | float) -> Tensor:
 
         x(p) = Σ_q max(0, 1 - |q_y - p_y|) · max(0, 1 - |q_x - p_x|) · x(q)      (Dai et al. 2017, eq. 3-4)
 
-    over the four integer corners q around p; a corner outside the image counts as 0, and a point outside
-    (-1, H) x (-1, W) reads 0 (torchvision's ``bilinear_interpolate`` in ``deform_conv2d_kernel.cpp``).
+    over the four integer corners q around p; a corner outside the image counts as 0, so a point outside
+    (-1, H) x (-1, W) reads 0 (as torchvision's ``deform_conv2d``). On the line y = -1 the value is 0 but
+    the derivative in y is not (row 0 comes in with weight y + 1); torchvision's backward keeps it too.
 
     Args:
         image: ``[..., H, W]``; leading dimensions (channels) are read at the same point.
@@ -119,12 +120,9 @@ def bilinear(image: Tensor, y: Tensor | float, x: Tensor | float) -> Tensor:
     """
     height, width = image.shape[-2:]
     y, x = torch.as_tensor(y, dtype=image.dtype), torch.as_tensor(x, dtype=image.dtype)
-    y_value, x_value = float(y.detach()), float(x.detach())
-    if not (-1 < y_value < height and -1 < x_value < width):
-        return image.new_zeros(image.shape[:-2]) + 0 * (y + x)
-    y0, x0 = math.floor(y_value), math.floor(x_value)
+    y0, x0 = math.floor(float(y.detach())), math.floor(float(x.detach()))
     ly, lx = y - y0, x - x0                                   # distances to the top-left corner
-    value = image.new_zeros(image.shape[:-2])
+    value = image.new_zeros(image.shape[:-2]) + 0 * (ly + lx)
     for qy, wy in ((y0, 1 - ly), (y0 + 1, ly)):
         for qx, wx in ((x0, 1 - lx), (x0 + 1, lx)):
             if 0 <= qy < height and 0 <= qx < width:
@@ -205,19 +203,18 @@ def _corners(y: Tensor, x: Tensor, height: int, width: int) -> tuple[Tensor, Ten
     """The four corners of every sampling point: flat pixel indices and the bilinear factors.
 
     Returns ``index [..., 4]`` into an image flattened to ``H * W + 1`` rows (row ``H * W`` is a zero row that
-    stands for every corner outside the image, and for all four corners of a point outside (-1, H) x (-1, W)),
+    stands for every corner outside the image; a point outside (-1, H) x (-1, W) has all four there),
     ``weight [..., 4]`` the bilinear weights (0 for those corners), differentiable in y and x.
     """
     y0, x0 = y.floor(), x.floor()
     ly, lx = y - y0, x - x0
     hy, hx = 1 - ly, 1 - lx
-    inside = (y > -1) & (y < height) & (x > -1) & (x < width)
     y0i, x0i = y0.long(), x0.long()
     index, valid = [], []
     for dy in (0, 1):
         for dx in (0, 1):
             qy, qx = y0i + dy, x0i + dx
-            ok = inside & (qy >= 0) & (qy < height) & (qx >= 0) & (qx < width)
+            ok = (qy >= 0) & (qy < height) & (qx >= 0) & (qx < width)
             index.append(torch.where(ok, qy * width + qx, height * width))
             valid.append(ok)
     weight = torch.stack((hy * hx, hy * lx, ly * hx, ly * lx), -1) * torch.stack(valid, -1)
