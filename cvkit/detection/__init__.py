@@ -1,0 +1,12 @@
+"""Faster R-CNN from cvkit's parts: anchors, matching, sampling, the RPN, the Fast R-CNN head, a tiny detector."""
+from cvkit.detection.anchors import AnchorGenerator, ImageList, cell_anchors, grid_anchors
+from cvkit.detection.faster_rcnn import TinyBackbone, TinyFasterRCNN, collate, detection_loss
+from cvkit.detection.matcher import Matcher
+from cvkit.detection.roi_heads import FastRCNNHead, RoIHeads, RoIPooler, fastrcnn_loss
+from cvkit.detection.rpn import RegionProposalNetwork, RPNHead, concat_box_prediction_layers, rpn_loss
+from cvkit.detection.sampler import BalancedPositiveNegativeSampler
+
+__all__ = ["AnchorGenerator", "ImageList", "cell_anchors", "grid_anchors", "Matcher",
+           "BalancedPositiveNegativeSampler", "RPNHead", "RegionProposalNetwork", "rpn_loss",
+           "concat_box_prediction_layers", "RoIPooler", "FastRCNNHead", "RoIHeads", "fastrcnn_loss",
+           "TinyBackbone", "TinyFasterRCNN", "collate", "detection_loss"]
