@@ -64,7 +64,11 @@ def main() -> None:
     for i, n in enumerate(counts):
         for name, c in curves.items():
             rows.append(["all" if n == 10 ** 9 else str(n), name, f"{c['boxes'][i]:.0f}", f"{c['recall@0.5'][i]:.3f}",
-                         f"{c['recall@0.7'][i]:.3f}", f"{c['mabo'][i]:.3f}"])
+                         f"{c['recall@0.7'][i]:.3f}", f"{c['mabo'][i]:.4f}"])
+    matched = proposal_curves([a[: len(b)] for a, b in zip(ours, theirs)], gts, labels, [10 ** 9])
+    for name, c, i in (("cvkit, cut to OpenCV's count per image", matched, 0), ("OpenCV", curves["OpenCV"], -1)):
+        rows.append(["OpenCV's", name, f"{c['boxes'][i]:.0f}", f"{c['recall@0.5'][i]:.3f}",
+                     f"{c['recall@0.7'][i]:.3f}", f"{c['mabo'][i]:.4f}"])
     print_table(["proposals", "method", "boxes", "recall@0.5", "recall@0.7", "MABO"], rows)
 
 
