@@ -5,14 +5,15 @@ database: every region between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` b
 (``# YOUR CODE HERE`` / ``raise NotImplementedError()`` at the region's indentation, so the function's
 signature and docstring stay), every region between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``
 is removed, outputs and execution counts are cleared, and solution, grade and read-only cells are locked
-(``deletable``/``editable`` cell metadata) as nbgrader locks them. The nbgrader metadata stays, so
-nbgrader can still collect and autograde the students' copies.
+(``deletable``/``editable`` cell metadata) as nbgrader locks them. The nbgrader metadata stays, with the
+checksums nbgrader adds, so nbgrader can still collect and autograde the students' copies.
 
 A marker outside a cell of the right kind (a solution region in a cell that is not a solution cell,
 hidden tests outside a grade cell) is an error, as in nbgrader: releasing it would leak the answer.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def _replace_regions(source: str, markers: tuple[str, str], stub: list[str] | No
     return "\n".join(lines), found
 
 
+def _checksum(cell: nbformat.NotebookNode, is_grade: bool, is_solution: bool, is_locked: bool) -> str:
+    """nbgrader's checksum of a cell (``nbgrader.utils.compute_checksum``), which autograde uses to spot edits."""
+    digest = hashlib.md5()
+    for part in (cell.source, cell.cell_type, str(is_grade), str(is_solution), str(is_locked),
+                 cell.metadata.nbgrader["grade_id"]):
+        digest.update(part.encode("utf-8"))
+    if is_grade:
+        digest.update(str(float(cell.metadata.nbgrader["points"])).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def release_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
     """The student version of ``nb`` (a new notebook; ``nb`` is left as it is)."""
     student = nbformat.from_dict(nb)                  # a deep copy
@@ -70,6 +82,10 @@ def release_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbfor
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+        locked = not is_solution and (is_grade or is_locked)     # nbgrader's is_locked
+        if is_grade or is_solution or locked:
+            meta["checksum"] = _checksum(cell, is_grade, is_solution, locked)
+            meta["cell_type"] = cell.cell_type
         if is_solution:                                # nbgrader's LockCells, with its defaults
             cell.metadata["deletable"] = False
         elif is_grade or is_locked:
