@@ -1,5 +1,6 @@
 """Faster R-CNN from cvkit's parts: anchors, matching, sampling, the RPN, the Fast R-CNN head, a tiny detector."""
 from cvkit.detection.anchors import AnchorGenerator, ImageList, cell_anchors, grid_anchors
+from cvkit.detection.evaluation import predict, pycocotools_stats
 from cvkit.detection.faster_rcnn import TinyBackbone, TinyFasterRCNN, collate, detection_loss
 from cvkit.detection.matcher import Matcher
 from cvkit.detection.roi_heads import FastRCNNHead, RoIHeads, RoIPooler, fastrcnn_loss
@@ -9,4 +10,4 @@ from cvkit.detection.sampler import BalancedPositiveNegativeSampler
 __all__ = ["AnchorGenerator", "ImageList", "cell_anchors", "grid_anchors", "Matcher",
            "BalancedPositiveNegativeSampler", "RPNHead", "RegionProposalNetwork", "rpn_loss",
            "concat_box_prediction_layers", "RoIPooler", "FastRCNNHead", "RoIHeads", "fastrcnn_loss",
-           "TinyBackbone", "TinyFasterRCNN", "collate", "detection_loss"]
+           "TinyBackbone", "TinyFasterRCNN", "collate", "detection_loss", "predict", "pycocotools_stats"]

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from cvkit.detection.anchors import AnchorGenerator, ImageList
 from cvkit.detection.roi_heads import FastRCNNHead, RoIHeads, RoIPooler
 from cvkit.detection.rpn import RegionProposalNetwork, RPNHead
-from cvkit.roi import roi_align
+from cvkit.selective_search.rcnn import warp_proposals
 
 __all__ = ["TinyBackbone", "TinyFasterRCNN", "detection_loss", "collate"]
 
@@ -148,30 +148,38 @@ class TinyFasterRCNN(nn.Module):
         return detections
 
     @torch.no_grad()
-    def detect_rcnn_style(self, image: Tensor, proposals: Tensor, warp_size: int = 64, chunk: int = 256
-                          ) -> dict[str, Tensor]:
+    def detect_rcnn_style(self, image: Tensor, proposals: Tensor, warp_size: int = 64, context: int = 4,
+                          chunk: int = 256) -> dict[str, Tensor]:
         """R-CNN: crop each proposal from the image, warp it to ``warp_size`` x ``warp_size``, run the network on it.
 
-        The warp is bilinear resampling of the box (RoIAlign on the image itself); each warped crop goes through
-        the backbone on its own and its whole feature map is pooled into the head. No computation is shared
-        between proposals.
+        The warp is :func:`cvkit.selective_search.rcnn.warp_proposals` (R-CNN's dilated crop, ``context`` pixels
+        of context, the image mean outside the image); each warped crop goes through the backbone on its own
+        and its whole feature map is pooled into the head. No computation is shared between proposals.
 
         Args:
-            image: ``Tensor[3, H, W]``.
+            image: ``Tensor[3, H, W]`` in [0, 1].
             proposals: ``Tensor[P, 4]`` xyxy boxes in the image.
+
+        Returns:
+            ``{'boxes', 'scores', 'labels'}`` after the same post-processing as the detector's.
         """
         proposals = proposals.to(image)
+        mean = self.image_mean[0]                                                       # [3, 1, 1]
         logits, deltas = [], []
         for start in range(0, proposals.shape[0], chunk):
             boxes = proposals[start:start + chunk]
-            crops = roi_align(image[None], [boxes], warp_size, 1.0, 2, aligned=True)      # [P', 3, s, s] warped
-            _, features = self.features(crops)                                           # [P', C, s/8, s/8]
-            size = features.shape[-1] * self.backbone.stride
-            whole = torch.tensor([[0.0, 0.0, size, size]], device=image.device).expand(len(boxes), 4)
-            pooled = self.roi_heads.box_roi_pool(features, list(whole.split(1)))         # each crop's whole map
-            class_logits, box_regression = self.roi_heads.box_head(pooled)
+            crops = warp_proposals(image - mean, boxes, warp_size, context) + mean       # [P', 3, s, s]
+            _, features = self.features(crops)                                          # [P', C, s/8, s/8]
+            whole = torch.tensor([[0.0, 0.0, warp_size, warp_size]], device=image.device, dtype=image.dtype)
+            class_logits, box_regression = self.roi_heads.box_head(
+                self.roi_heads.box_roi_pool(features, [whole] * len(boxes)))           # each crop's whole map
             logits.append(class_logits)
             deltas.append(box_regression)
+        if not logits:
+            return self.roi_heads.postprocess_detections(
+                torch.zeros(0, self.num_classes, device=image.device), torch.zeros(0, 4 * self.num_classes, device=image.device),
+                [proposals], [tuple(image.shape[-2:])])[0]
+        # the deltas are relative to the warped box without its context, as the proposals are
         return self.roi_heads.postprocess_detections(torch.cat(logits), torch.cat(deltas), [proposals],
                                                      [tuple(image.shape[-2:])])[0]
 

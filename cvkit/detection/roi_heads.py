@@ -190,7 +190,7 @@ class RoIHeads(nn.Module):
         """Scores, per-class decoded boxes, thresholds and per-class NMS: one dict per image."""
         num_classes = class_logits.shape[-1]
         per_image = [p.shape[0] for p in proposals]
-        pred_boxes = self.box_coder.decode(box_regression, proposals)               # [R, K + 1, 4]
+        pred_boxes = self.box_coder.decode(box_regression, proposals).reshape(-1, num_classes, 4)  # [R, K + 1, 4]
         pred_scores = F.softmax(class_logits, dim=-1)
         detections = []
         for boxes, scores, shape in zip(pred_boxes.split(per_image), pred_scores.split(per_image), image_shapes):
