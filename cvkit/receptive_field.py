@@ -79,7 +79,10 @@ class ReceptiveField:
     layers: tuple["ReceptiveField", ...] = ()
 
     def box(self, row: int, col: int) -> tuple[float, float, float, float]:
-        """The field of output ``(row, col)`` as an ``(x1, y1, x2, y2)`` box in pixel-edge coordinates."""
+        """The field of output ``(row, col)`` as an ``(x1, y1, x2, y2)`` box around its pixels' edges.
+
+        Pixel ``(r, c)`` is centred on ``(x, y) = (c, r)`` (as matplotlib draws an image), so the field's
+        first column is ``x1 + 0.5`` and its last ``x2 - 0.5``."""
         cy, cx = self.start[0] + row * self.jump[0], self.start[1] + col * self.jump[1]
         return (cx - self.size[1] / 2, cy - self.size[0] / 2, cx + self.size[1] / 2, cy + self.size[0] / 2)
 
