@@ -117,11 +117,15 @@ def _histograms(binned: np.ndarray, labels: np.ndarray, num_regions: int, bins: 
     counts = np.zeros((num_regions, depth * bins))
     for y in range(height):
         for x in range(width):
-            row = counts[labels[y, x]]
+            r = labels[y, x]
             for d in range(depth):
-                row[d * bins + binned[y, x, d]] += 1.0
+                counts[r, d * bins + binned[y, x, d]] += 1.0
     for r in range(num_regions):
-        counts[r] /= counts[r].sum()
+        total = 0.0
+        for b in range(depth * bins):
+            total += counts[r, b]
+        for b in range(depth * bins):
+            counts[r, b] /= total
     return counts
 
 

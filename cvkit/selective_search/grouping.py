@@ -108,12 +108,20 @@ def hierarchical_grouping_reference(features: RegionFeatures, neighbours: np.nda
 
 
 @numba.njit(cache=True)
+def _intersection(histograms, i, j):
+    total = 0.0
+    for b in range(histograms.shape[1]):
+        total += min(histograms[i, b], histograms[j, b])
+    return total
+
+
+@numba.njit(cache=True)
 def _similarity(i, j, sizes, boxes, colour, texture, weights, image_size):
     s = 0.0
     if weights[0] != 0.0:
-        s += weights[0] * np.minimum(colour[i], colour[j]).sum()
+        s += weights[0] * _intersection(colour, i, j)
     if weights[1] != 0.0:
-        s += weights[1] * np.minimum(texture[i], texture[j]).sum()
+        s += weights[1] * _intersection(texture, i, j)
     if weights[2] != 0.0:
         s += weights[2] * (1.0 - (sizes[i] + sizes[j]) / image_size)
     if weights[3] != 0.0:
@@ -121,6 +129,12 @@ def _similarity(i, j, sizes, boxes, colour, texture, weights, image_size):
                     * (max(boxes[i, 3], boxes[j, 3]) - min(boxes[i, 1], boxes[j, 1])))
         s += weights[3] * (1.0 - (box_size - sizes[i] - sizes[j]) / image_size)
     return s
+
+
+@numba.njit(cache=True)
+def _merge_histograms(histograms, i, j, t, size_i, size_j):
+    for b in range(histograms.shape[1]):
+        histograms[t, b] = (size_i * histograms[i, b] + size_j * histograms[j, b]) / (size_i + size_j)
 
 
 @numba.njit(cache=True)
@@ -150,8 +164,8 @@ def _group(pairs, n, sizes, boxes, colour, texture, weights, image_size):
         boxes[t, 1] = min(boxes[i, 1], boxes[j, 1])
         boxes[t, 2] = max(boxes[i, 2], boxes[j, 2])
         boxes[t, 3] = max(boxes[i, 3], boxes[j, 3])
-        colour[t] = (sizes[i] * colour[i] + sizes[j] * colour[j]) / total
-        texture[t] = (sizes[i] * texture[i] + sizes[j] * texture[j]) / total
+        _merge_histograms(colour, i, j, t, sizes[i], sizes[j])                 # C_t, size-weighted
+        _merge_histograms(texture, i, j, t, sizes[i], sizes[j])
         kept = 0
         neighbours = np.empty(count, dtype=np.int64)
         found = 0
