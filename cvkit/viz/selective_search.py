@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from skimage.segmentation import find_boundaries
 
+from cvkit.boxes import box_iou
 from cvkit.selective_search.grouping import Hierarchy
 from cvkit.viz import draw_boxes, show_image
 
@@ -55,8 +56,6 @@ def show_proposals(image: np.ndarray, proposals: torch.Tensor, gt_boxes: torch.T
                    ax: Axes | None = None, title: str | None = None) -> Axes:
     """The first ``count`` proposals (thin), the ground truth (green) and, for each object, the best of those
     proposals (dashed red, with its IoU)."""
-    from cvkit.boxes import box_iou
-
     ax = show_image(image, ax=ax, title=title)
     shown = proposals[:count]
     draw_boxes(ax, shown, colors="#4363d8", linewidth=0.5, alpha=0.35)
