@@ -2,6 +2,8 @@
 receptive-field formula fail on the stack that exposes them, and the report names that stack."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import cvkit.receptive_field
@@ -40,6 +42,23 @@ def size_f_times_d(layers):
     return size
 
 
+def cover_by_offsets(dilations, kernel):
+    """The offsets the middle output reaches: each layer adds d * t for t in -(k // 2)..k // 2."""
+    reached = {0}
+    for d in dilations:
+        reached = {r + d * t for r in reached for t in range(-(kernel // 2), kernel // 2 + 1)}
+    return len(reached) == max(reached) - min(reached) + 1
+
+
+def cover_by_gcd(dilations, kernel):
+    """Only the common-factor half of the rule: misses gaps like 1, 2, 9."""
+    return math.gcd(*dilations) == 1
+
+
+def cover_always(dilations, kernel):
+    return True
+
+
 def test_check_passes_the_formula(capsys):
     check.receptive_field_size(size_by_formula)
     total = len(checks._hand_cases()) + len(checks._measured_cases())
@@ -63,8 +82,34 @@ def test_hand_values_agree_with_the_measurement():
 
 
 def test_all_names_the_checks_and_check_exposes_them():
-    assert checks.__all__ == ["receptive_field_size"]
+    assert checks.__all__ == ["receptive_field_size", "dilations_cover"]
     assert check.receptive_field_size is checks.receptive_field_size
+    assert check.dilations_cover is checks.dilations_cover
+
+
+def test_cover_check_passes_a_right_answer_and_numpy_bools(capsys):
+    check.dilations_cover(cover_by_offsets)
+    total = len(checks._cover_cases())
+    assert f"dilations_cover: {total}/{total} cases passed -- passed" in capsys.readouterr().out
+    import numpy as np
+    check.dilations_cover(lambda d, k: np.bool_(cover_by_offsets(d, k)))
+
+
+def test_cover_hand_answers_agree_with_the_measurement():
+    for name, (dilations, kernel), answer in checks._cover_cases():
+        assert bool(checks._reached_offsets(dilations, kernel).all()) == answer, name
+        assert cover_by_offsets(dilations, kernel) == answer, name
+
+
+@pytest.mark.parametrize("fn, failing_case", [(cover_by_gcd, "dilations 1, 2, 9"),
+                                              (cover_always, "dilations 2, 2, 2"),
+                                              (lambda d, k: "yes", "dilations 1, 2, 4, 8")])
+def test_cover_check_fails_wrong_answers(fn, failing_case, capsys):
+    with pytest.raises(ExerciseFailed):
+        check.dilations_cover(fn)
+    out = capsys.readouterr().out
+    assert f"  x {failing_case}" in out
+    assert "dilations=" in out.split(f"  x {failing_case}", 1)[1].splitlines()[1]
 
 
 @pytest.mark.parametrize("fn, failing_case", [
