@@ -18,19 +18,10 @@ from torch import Tensor
 from torchvision.models.detection._utils import BoxCoder as _TVBoxCoder
 from torchvision.models.detection._utils import Matcher as _TVMatcher
 
+from cvkit.grading.boxes import _boxes, _random_boxes
 from cvkit.grading.core import Case, equal_sequence, run_cases
 
 __all__ = ["decode_boxes", "label_anchors"]
-
-
-def _boxes(rows: list[list[float]], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.tensor(rows, dtype=dtype).reshape(-1, 4)
-
-
-def _random_boxes(n: int, g: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
-    corners = torch.round(torch.rand(n, 2, generator=g, dtype=torch.float64) * 400) / 4
-    sizes = 4 + torch.round(torch.rand(n, 2, generator=g, dtype=torch.float64) * 200) / 4
-    return torch.cat((corners, corners + sizes), dim=1).to(dtype)
 
 
 def decode_boxes(student_fn: Callable) -> None:
@@ -57,7 +48,7 @@ def decode_boxes(student_fn: Callable) -> None:
         ("8 random anchors and deltas, weights (1, 1, 1, 1)", torch.randn(8, 4, generator=g) * 0.3,
          _random_boxes(8, g), ones, None),
         ("6 random anchors and deltas, weights (10, 10, 5, 5), float64",
-         torch.randn(6, 4, generator=g, dtype=torch.float64), _random_boxes(6, g, torch.float64), head, None),
+         torch.randn(6, 4, generator=g, dtype=torch.float64), _random_boxes(6, g, dtype=torch.float64), head, None),
         ("no anchors (shape [0, 4]): the answer has shape [0, 4]", torch.zeros(0, 4), torch.zeros(0, 4), ones, None),
     ]
     cases = []
