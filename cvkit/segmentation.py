@@ -411,7 +411,8 @@ class ActivationRecord:
         bytes: ``numel x element_size``, the lecture's count.
         storage_bytes: bytes of the storage the output lives in (``untyped_storage().nbytes()``);
             a view or an in-place op shares its input's storage, so these may repeat.
-        data_ptr: the storage's address, to tell shared storages apart.
+        data_ptr: the storage's address, to tell shared storages apart (every output is held until the
+            pass ends, so no address is reused by a later one).
     """
 
     name: str
@@ -432,10 +433,12 @@ def record_activations(model: nn.Module, *inputs: Tensor) -> list[ActivationReco
         one :class:`ActivationRecord` per leaf-module call, in the order they ran.
     """
     records: list[ActivationRecord] = []
+    alive: list[Tensor] = []        # held until the end, so that no address is freed and reused meanwhile
     names = {module: name for name, module in model.named_modules()}
 
     def hook(module: nn.Module, _inputs: tuple, output: object) -> None:
         if isinstance(output, Tensor):
+            alive.append(output)
             storage = output.untyped_storage()
             records.append(ActivationRecord(names[module], type(module).__name__, tuple(output.shape),
                                             output.numel() * output.element_size(), storage.nbytes(),

@@ -29,11 +29,11 @@ def show_grid(ax: Axes, values, title: str | None = None, cmap: str = "viridis",
         raise ValueError(f"values must have shape [H, W], got {list(grid.shape)}")
     low = np.nanmin(grid) if vmin is None and grid.size else (vmin if vmin is not None else 0.0)
     high = np.nanmax(grid) if vmax is None and grid.size else (vmax if vmax is not None else 1.0)
-    ax.imshow(grid, cmap=cmap, vmin=low, vmax=high if high > low else low + 1)
-    middle = (low + high) / 2
+    image = ax.imshow(grid, cmap=cmap, vmin=low, vmax=high if high > low else low + 1)
     for (i, j), v in np.ndenumerate(grid):
+        r, g, b, _ = image.cmap(image.norm(v))
         ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=fontsize,
-                color="black" if v > middle else "white")
+                color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white")   # readable on the cell
     ax.set_xticks(range(grid.shape[1]))
     ax.set_yticks(range(grid.shape[0]))
     ax.tick_params(labelsize=7, length=0)
@@ -114,7 +114,8 @@ def show_checkerboards(outputs: Mapping[str, torch.Tensor], energies: Mapping[st
         axes[row, 0].imshow(image, cmap="gray")
         axes[row, 0].set_title(title, fontsize=10)
         top, left = height // 2 - zoom // 2, width // 2 - zoom // 2
-        axes[row, 1].imshow(image[top:top + zoom, left:left + zoom], cmap="gray", interpolation="nearest")
+        axes[row, 1].imshow(image[top:top + zoom, left:left + zoom], cmap="gray", interpolation="nearest",
+                            vmin=image.min(), vmax=image.max())                   # the grey levels of the whole
         axes[row, 1].set_title(f"{zoom} x {zoom} pixels from the middle", fontsize=10)
         spectrum = np.abs(np.fft.fftshift(np.fft.fft2(image - image.mean()))) ** 2
         axes[row, 2].imshow(np.log10(spectrum + 1e-12 * spectrum.max() + 1e-30), cmap="magma",
