@@ -189,7 +189,7 @@ def sampling_locations(offset: Tensor, kernel_size: tuple[int, int], stride: int
     """
     (kh, kw), stride, padding, dilation = _pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation)
     batch, _, out_h, out_w = offset.shape
-    delta = offset.reshape(batch, -1, kh * kw, 2, out_h, out_w)               # [N, G, k, (Δy, Δx), H_out, W_out]
+    delta = offset.reshape(batch, offset.shape[1] // (2 * kh * kw), kh * kw, 2, out_h, out_w)   # [N, G, k, (Δy, Δx), ...]
     grid_y = (torch.arange(out_h, device=offset.device, dtype=offset.dtype) * stride[0] - padding[0])[:, None]
     grid_x = (torch.arange(out_w, device=offset.device, dtype=offset.dtype) * stride[1] - padding[1])[None, :]
     tap_y = (torch.arange(kh, device=offset.device, dtype=offset.dtype) * dilation[0]).repeat_interleave(kw)
@@ -313,7 +313,7 @@ def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | 
     weight_matrix = weight.reshape(groups, out_channels // groups, per_group, kh * kw).permute(0, 3, 2, 1) \
         .reshape(groups, kh * kw * per_group, out_channels // groups)                  # rows (tap, channel)
     output = torch.bmm(columns, weight_matrix) if groups > 1 else columns[0] @ weight_matrix[0]
-    output = output.reshape(groups, batch, out_h * out_w, -1).permute(1, 0, 3, 2) \
+    output = output.reshape(groups, batch, out_h * out_w, out_channels // groups).permute(1, 0, 3, 2) \
         .reshape(batch, out_channels, out_h, out_w)
     return output if bias is None else output + bias[:, None, None]
 

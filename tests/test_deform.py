@@ -178,7 +178,7 @@ def test_module_starts_as_a_convolution_and_learns_offsets(modulated):
     scale = 0.5 if modulated else 1.0                        # v2's mask starts at sigmoid(0) = 1/2
     torch.testing.assert_close(layer(x), scale * conv + layer.bias[:, None, None])
     offset, mask = layer.offsets_and_mask(x)
-    assert offset.shape == (2, 2 * 2 * 6, 8, 5) and not offset.any()
+    assert offset.shape == (2, 2 * 2 * 6, 8, 7) and not offset.any()      # W_out = 9 - 2 * (2 - 1) = 7
     assert (mask is not None) == modulated
     layer(x).square().sum().backward()
     assert layer.offset_conv.weight.grad.abs().sum() > 0     # the offset branch gets a gradient from the start
