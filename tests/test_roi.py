@@ -378,3 +378,37 @@ def test_bad_sampling_arguments():
     with pytest.raises(ValueError, match="input must be"):
         bilinear_interpolate(torch.zeros(4), 0.0, 0.0)
 
+
+
+# --------------------------------------------------------------------------------------------------
+# the notebook's experiment data (cvkit.datasets.roi_targets)
+
+
+def test_keypoint_rois_put_the_keypoint_where_the_target_says():
+    from cvkit.datasets.roi_targets import keypoint_rois, stride_features
+    data = keypoint_rois(20, image_size=96, box_sizes=(30.0, 60.0), generator=torch.Generator().manual_seed(0))
+    x1, y1, x2, y2 = data.boxes.unbind(1)
+    assert ((x2 - x1 >= 30) & (x2 - x1 <= 60) & (x1 >= 0) & (x2 <= 96) & (y1 >= 0) & (y2 <= 96)).all()
+    expected = data.boxes[:, :2] + data.targets * (data.boxes[:, 2:] - data.boxes[:, :2])
+    torch.testing.assert_close(data.keypoints, expected)
+    assert ((data.targets >= 0.1) & (data.targets <= 0.9)).all()
+    # the brightest pixel of each image is the one whose centre is nearest the keypoint
+    brightest = data.images[:, 0].flatten(1).argmax(1)
+    assert torch.equal(brightest // 96, data.keypoints[:, 1].floor().long())
+    assert torch.equal(brightest % 96, data.keypoints[:, 0].floor().long())
+    for stride in (8, 16, 32):
+        assert stride_features(data.images, stride).shape == (20, 1, 96 // stride, 96 // stride)
+
+
+def test_keypoint_head_runs_both_poolings_and_trains_the_convolution():
+    from cvkit.datasets.roi_targets import KeypointHead, keypoint_rois, stride_features
+    data = keypoint_rois(4, generator=torch.Generator().manual_seed(1))
+    features = stride_features(data.images, 16)
+    for pooling in ("roi_pool", "roi_align"):
+        head = KeypointHead(pooling, 16)
+        out = head(features, data.boxes)
+        assert out.shape == (4, 2)
+        out.sum().backward()
+        assert head.conv.weight.grad is not None and head.conv.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="pooling"):
+        KeypointHead("max", 16)

@@ -65,7 +65,7 @@ class KeypointRoIs:
         return [(self.images[i], self.boxes[i], self.targets[i]) for i in order.split(size)]
 
 
-def keypoint_rois(n: int, image_size: int = 160, box_sizes: tuple[float, float] = (48.0, 96.0),
+def keypoint_rois(n: int, image_size: int = 128, box_sizes: tuple[float, float] = (40.0, 80.0),
                   spot_sigma: float = 2.0, generator: torch.Generator | None = None) -> KeypointRoIs:
     """``n`` images with a keypoint spot and a box around it, both at random sub-pixel positions.
 
