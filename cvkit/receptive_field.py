@@ -282,6 +282,24 @@ def gradient_receptive_field(model: nn.Module, input: Tensor, output: tuple[int,
     return _measure(image.grad[0].abs().sum(0).double(), (row, col), (out_h, out_w))
 
 
+def feature_sizes(layers: nn.Module | Iterable[nn.Module | Sequence[object]],
+                  input_size: IntPair) -> list[tuple[int, int]]:
+    """The ``(H, W)`` of the feature map after each spatial layer: ``floor((H + 2 P - D (F - 1) - 1) / S) + 1``.
+
+    With a channel count this gives the activation memory a stack keeps for its backward pass: a
+    stride-1 stack keeps every map at the input's resolution, a strided one shrinks them.
+    """
+    height, width = _pair(input_size, "input_size")
+    sizes = []
+    for layer in layer_geometry(layers):
+        height = (height + 2 * layer.padding[0] - layer.span[0]) // layer.stride[0] + 1
+        width = (width + 2 * layer.padding[1] - layer.span[1]) // layer.stride[1] + 1
+        if height < 1 or width < 1:
+            raise ValueError(f"input_size {input_size} is too small: layer {layer.name} leaves no output")
+        sizes.append((height, width))
+    return sizes
+
+
 # --------------------------------------------------------------------------------------------------
 # dilated stacks and gridding
 
@@ -326,5 +344,5 @@ def hdc_dilations_ok(dilations: Sequence[int], kernel: int = 3) -> bool:
 
 
 __all__ = ["LayerGeometry", "ReceptiveField", "EmpiricalReceptiveField", "PASS_THROUGH", "layer_geometry",
-           "receptive_field", "empirical_receptive_field", "gradient_receptive_field", "dilated_stack", "coverage",
+           "receptive_field", "feature_sizes", "empirical_receptive_field", "gradient_receptive_field", "dilated_stack", "coverage",
            "hdc_dilations_ok"]

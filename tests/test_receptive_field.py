@@ -12,8 +12,8 @@ import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cvkit.receptive_field import (coverage, dilated_stack, empirical_receptive_field, gradient_receptive_field,
-                                   hdc_dilations_ok, layer_geometry, receptive_field)
+from cvkit.receptive_field import (coverage, dilated_stack, empirical_receptive_field, feature_sizes,
+                                   gradient_receptive_field, hdc_dilations_ok, layer_geometry, receptive_field)
 
 PROPERTY = settings(max_examples=60, deadline=None)
 
@@ -179,3 +179,18 @@ def test_dilated_stack_bad_arguments():
         dilated_stack([1, 2], kernel=4)
     with pytest.raises(ValueError, match="dilations must be positive"):
         dilated_stack([0, 2])
+
+
+def test_feature_sizes_equal_the_modules_outputs():
+    model = nn.Sequential(nn.Conv2d(3, 4, 7, 2, 3), nn.ReLU(), nn.MaxPool2d(3, 2, 1), nn.Conv2d(4, 4, 3, padding=2, dilation=2),
+                          nn.AvgPool2d(2), nn.Conv2d(4, 4, (1, 3)))
+    x = torch.zeros(1, 3, 45, 62)
+    expected = []
+    for layer in model:
+        x = layer(x)
+        if not isinstance(layer, nn.ReLU):
+            expected.append(tuple(x.shape[-2:]))
+    assert feature_sizes(model, (45, 62)) == expected
+    assert feature_sizes(dilated_stack([1, 2, 4]), 40) == [(40, 40)] * 3
+    with pytest.raises(ValueError, match="leaves no output"):
+        feature_sizes([(5, 1)], 3)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from cvkit.receptive_field import (EmpiricalReceptiveField, ReceptiveField, coverage, dilated_stack,
                                    empirical_receptive_field, receptive_field)
@@ -39,7 +40,7 @@ def draw_field(ax: Axes, field: ReceptiveField, output: tuple[int, int], edgecol
 
 
 def show_gradient(ax: Axes, measured: EmpiricalReceptiveField, title: str | None = None, log: bool = True,
-                  cmap: str = "viridis") -> Axes:
+                  cmap: str = "viridis", colorbar: bool = True) -> Axes:
     """The gradient map of one output (path counts for a linearised stack); zero shown black.
 
     With ``log`` the colours follow the logarithm of the count, so that the faint edges of the field, reached
@@ -52,11 +53,12 @@ def show_gradient(ax: Axes, measured: EmpiricalReceptiveField, title: str | None
         image = ax.imshow(masked, cmap=cmap, norm=LogNorm(vmin=float(positive.min()), vmax=vmax),
                           interpolation="nearest")
     else:
-        image = ax.imshow(np.ma.masked_equal(values, 0), cmap=cmap, interpolation="nearest")
+        image = ax.imshow(np.ma.masked_equal(values, 0), cmap=cmap, vmin=0, interpolation="nearest")
     ax.set_facecolor("black")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="d output / d input")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="d output / d input")
     if title:
         ax.set_title(title)
     return ax
@@ -96,3 +98,24 @@ def show_gridding(dilation_sets: Sequence[Sequence[int]], axes: Sequence[Axes] |
         ax.set_title(f"dilations {tuple(dilations)}\nR = {size}, covered {coverage(measured):.0%}", fontsize=10)
         results.append(measured)
     return results
+
+
+def plot_effective_width(depths: Sequence[int], sizes: Sequence[int], widths: Sequence[int],
+                         ax: Axes | None = None, share: float = 0.95) -> Axes:
+    """Receptive field size and the width that holds ``share`` of the gradient, against depth, on log-log axes
+    (a slope of 1 for R, about 1/2 for the effective field)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(depths, sizes, "o-", color=color(0), label="receptive field R")
+    ax.plot(depths, widths, "s-", color=color(2), label=f"width holding {share:.0%} of the gradient")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis, ticks in ((ax.xaxis, depths), (ax.yaxis, sizes)):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+        axis.set_ticks(list(ticks))
+    ax.set_xlabel("layers")
+    ax.set_ylabel("pixels")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
