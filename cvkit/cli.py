@@ -12,7 +12,7 @@ command exits with status 1 (the partly executed notebook is saved all the same)
 writes the student version of each notebook into DIR: solutions replaced by ``raise NotImplementedError()``,
 hidden tests removed, outputs cleared (:mod:`cvkit.grading.release`).
 
-    cvkit grade SUBMISSIONS --source NOTEBOOK|DIR [...] [--out DIR] [--scale smoke|cpu|gpu] [limits]
+    cvkit grade SUBMISSIONS --source NOTEBOOK|DIR [...] [--out DIR] [--scale smoke|cpu|gpu] [--jobs N] [limits]
 
 grades every student's notebooks in SUBMISSIONS (one subfolder or .ipynb per student) against the
 instructor's notebooks, each submission in a sandbox, and writes ``grades.csv`` and ``feedback/``
@@ -145,7 +145,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     limits = Limits(call_s=args.call_timeout, cell_s=args.cell_timeout, submission_s=args.timeout,
                     memory_mb=args.memory)
     try:
-        summary = grade_all(args.submissions, sources, args.out, limits, scale=args.scale)
+        summary = grade_all(args.submissions, sources, args.out, limits, scale=args.scale, jobs=args.jobs)
     except ValueError as err:
         print(f"cvkit grade: {err}", file=sys.stderr)
         return 2
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell of a submission may take")
     grade.add_argument("--timeout", type=float, default=900.0, help="seconds one student's submission may take in all")
     grade.add_argument("--memory", type=int, default=8192, help="memory limit of a submission in MB (address space)")
+    grade.add_argument("--jobs", type=int, default=1, help="students graded at once (each in its own sandbox)")
     grade.set_defaults(func=_cmd_grade)
     return parser
 

@@ -24,9 +24,13 @@ MEAN = "def mean(values):\n    ### BEGIN SOLUTION\n    return math.fsum(values) 
 ADD_CHECK = ("from cvkit.grading import Case, run_cases\n\n"
              "run_cases('add', add, [Case('1 + 2', (1, 2), 3), Case('-5 + 2', (-5, 2), -3)])\n"
              "### BEGIN HIDDEN TESTS\n"
-             "run_cases('add, hidden', add, [Case('a large sum', (10**6, 7), 10**6 + 7)])\n"
+             "big = 10**6\n"
+             "run_cases('add, hidden', add, [Case('a large sum', (big, 7), big + 7)])\n"
              "### END HIDDEN TESTS")
-MEAN_CHECK = "run_cases('mean', mean, [Case('[1, 2]', ([1, 2],), 1.5), Case('[5]', ([5],), 5.0)])"
+MEAN_CHECK = ("run_cases('mean', mean, [Case('[1, 2]', ([1, 2],), 1.5), Case('[5]', ([5],), 5.0)])\n"
+              "### BEGIN HIDDEN TESTS\n"
+              "run_cases('mean, hidden', mean, [Case('two large numbers', ([10**6, 10**6 + 2],), 10**6 + 1.0)])\n"
+              "### END HIDDEN TESTS")
 
 
 def _meta(grade_id: str, *, solution: bool = False, grade: bool = False, points: int = 0) -> dict:
@@ -46,8 +50,10 @@ def _notebook(add: str = ADD, mean: str = MEAN, before: tuple[str, ...] = (), or
         "add-check": new_code_cell(ADD_CHECK, metadata=_meta("ex-add-check", grade=True, points=1)),
         "mean": new_code_cell(mean, metadata=_meta("ex-mean", solution=True)),
         "mean-check": new_code_cell(MEAN_CHECK, metadata=_meta("ex-mean-check", grade=True, points=2)),
+        "after": new_code_cell("print(run_cases.__name__)"),     # needs the import of a grade cell
     }
     names = {"normal": ["title", "setup", "add", "add-check", "mean", "mean-check"],
+             "with_after": ["title", "setup", "add", "add-check", "mean", "mean-check", "after"],
              "reordered": ["title", "mean-check", "mean", "add-check", "add", "setup"],
              "deleted": ["title", "setup", "add"]}[order]
     extra = [new_code_cell(src) for src in before]
@@ -69,7 +75,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def _grade(subs: Path, source: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "cvkit.cli", "grade", str(subs), "--source", str(source), "--out", str(out),
-           "--call-timeout", "5", "--cell-timeout", "40", "--timeout", "120", "--memory", "6144", *extra]
+           "--call-timeout", "10", "--cell-timeout", "40", "--timeout", "120", "--memory", "6144", "--jobs", "2", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -202,11 +208,13 @@ def test_each_student_gets_exactly_their_own_marks(toy_class, student):
 
 def test_feedback_says_what_failed_on_which_input(toy_class):
     feedback = toy_class["out"] / "feedback"
+    assert "raised" not in (feedback / "correct.md").read_text()       # no cell failed, not even the last one
+    assert "mean, hidden: 1/1 cases passed" in (feedback / "correct.md").read_text()
     partly = (feedback / "partly_wrong.md").read_text()
     assert "Total: 1 / 3 points" in partly
     assert "x [1, 2]" in partly and "expected 1.5, got 1.0" in partly
     assert "raised ValueError: boom" in (feedback / "raising.md").read_text()
-    assert "within the 5 s limit for one call" in (feedback / "infinite_loop.md").read_text()
+    assert "within the 10 s limit for one call" in (feedback / "infinite_loop.md").read_text()
     assert "killed by SIGSEGV" in (feedback / "segfault.md").read_text()
     assert "left out" in (feedback / "segfault_at_top_level.md").read_text()
     assert "not implemented yet" in (feedback / "not_started.md").read_text()
@@ -255,17 +263,21 @@ def test_out_inside_the_submissions_is_refused(tmp_path):
 # --- the pieces, without a sandbox ----------------------------------------------------------------
 
 def test_points_come_from_the_source_and_grade_cells_are_not_run_from_the_submission(tmp_path):
-    source = read_source(_write(tmp_path / "src" / "toy.ipynb", _notebook()))
+    source = read_source(_write(tmp_path / "src" / "toy.ipynb", _notebook(order="with_after")))
     assert [(e.grade_id, e.points) for e in source.exercises] == [("ex-add-check", 1.0), ("ex-mean-check", 2.0)]
     assert "HIDDEN TESTS" in source.exercises[0].source
-    cheat = _notebook()
+    cheat = _notebook(order="with_after")
     cheat["cells"][3]["metadata"]["nbgrader"]["points"] = 100        # the student's copy claims 100 points
-    cells = read_cells(_write(tmp_path / "student" / "toy.ipynb", cheat), source)
-    assert [i for i, _ in cells] == [1, 2, 4]                          # setup and the two solutions only
+    cells = dict(read_cells(_write(tmp_path / "student" / "toy.ipynb", cheat), source))
+    assert sorted(cells) == [1, 2, 3, 4, 5, 6]
+    assert cells[2] == ADD and cells[4] == MEAN and cells[6] == "print(run_cases.__name__)"
+    assert cells[3] == "from cvkit.grading import run_cases"     # only the import a later cell needs
+    assert cells[5] == ""
 
 
 def test_free_names_are_what_the_grade_cell_needs_from_elsewhere():
     assert free_names(ADD_CHECK) == ["add"]
+    assert free_names(MEAN_CHECK) == ["Case", "mean", "run_cases"]      # the instructor's imports, the student's mean
     assert free_names("import torch\nx = torch.ones(2)\ncheck.iou(my_iou, x, [y for y in range(3)])") == \
         ["check", "my_iou"]
 

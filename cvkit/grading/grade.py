@@ -28,7 +28,9 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,34 @@ from cvkit.grading.sandbox import (Limits, RemoteFunction, Sandbox, SandboxLost,
 FIELDS = ("student", "exercise", "points", "max_points", "status")
 MAX_NOTEBOOK_MB = 50          # a larger file is not read (it is not a notebook a student wrote)
 MAX_REPORT_CHARS = 20_000     # what one grade cell's output may add to the feedback
+
+
+class _ThreadOutput(io.TextIOBase):
+    """``sys.stdout`` while grading: each thread's prints go to that thread's buffer (students graded in parallel)."""
+
+    def __init__(self, fallback: Any) -> None:
+        self.fallback = fallback
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        return (getattr(self.local, "buffer", None) or self.fallback).write(text)
+
+    def flush(self) -> None:
+        (getattr(self.local, "buffer", None) or self.fallback).flush()
+
+
+@contextlib.contextmanager
+def _capture(buffer: io.StringIO):
+    """Send this thread's stdout and stderr to ``buffer``."""
+    if isinstance(sys.stdout, _ThreadOutput) and isinstance(sys.stderr, _ThreadOutput):
+        sys.stdout.local.buffer = sys.stderr.local.buffer = buffer
+        try:
+            yield
+        finally:
+            sys.stdout.local.buffer = sys.stderr.local.buffer = None
+    else:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield
 
 
 class InvalidNotebook(ValueError):
@@ -63,6 +93,7 @@ class SourceNotebook:
     exercises: list[Exercise]
     imports: dict[str, str]     # name -> the import statement that binds it
     ids: set[str]               # every nbgrader grade_id, to recognise a renamed copy
+    check_imports: dict[str, str]   # grade_id -> the visible imports of that grade cell
 
     @property
     def name(self) -> str:
@@ -133,7 +164,17 @@ def read_source(path: Path) -> SourceNotebook:
             exercises.append(Exercise(str(meta["grade_id"]), float(meta.get("points", 0)), _cell_source(cell)))
     if not exercises:
         raise ValueError(f"{path}: no nbgrader grade cells (is this the instructor's notebook?)")
-    return SourceNotebook(Path(path), exercises, _import_bindings(nb["cells"]), ids)
+    used_elsewhere = set()                  # names the other cells read: a grade cell's import they rely on stays
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "code" and not _nbgrader(cell).get("grade"):
+            with contextlib.suppress(SyntaxError):
+                used_elsewhere.update(free_names(_python(_cell_source(cell))))
+    check_imports = {}
+    for ex in exercises:
+        visible = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", ex.source, flags=re.S)
+        bound = _import_bindings([{"cell_type": "code", "source": visible}])
+        check_imports[ex.grade_id] = "\n".join(v for k, v in bound.items() if k in used_elsewhere)
+    return SourceNotebook(Path(path), exercises, _import_bindings(nb["cells"]), ids, check_imports)
 
 
 def read_cells(path: Path, source: SourceNotebook) -> list[tuple[int, str]]:
@@ -158,7 +199,9 @@ def read_cells(path: Path, source: SourceNotebook) -> list[tuple[int, str]]:
             continue
         meta = _nbgrader(cell)
         if meta.get("grade_id") in check_ids and not meta.get("solution"):
-            continue                  # the grader runs the instructor's version of this cell itself
+            # the grader runs the instructor's version of this cell itself; the notebook keeps its imports
+            run.append((index, source.check_imports.get(meta["grade_id"], "")))
+            continue
         run.append((index, _cell_source(cell)))
     return run
 
@@ -196,10 +239,15 @@ def _status_of_failure(err: BaseException, missing: set[str], events: list[str])
 
 
 def grade_exercise(exercise: Exercise, notebook: SourceNotebook, sandbox: Sandbox) -> Result:
-    """Run the instructor's grade cell here, on proxies of the student's functions in ``sandbox``."""
+    """Run the instructor's grade cell here, on proxies of the student's functions in ``sandbox``.
+
+    Each grade cell runs in a namespace of its own, holding the instructor's imports it names and the
+    student's functions it names: what an earlier grade cell defined is not there, because that cell may
+    have stopped at a failure (a grade cell, hidden tests included, must build its own inputs).
+    """
     code = _python(exercise.source)
-    names = free_names(code)
     namespace: dict[str, Any] = {"__name__": "__cvkit_grading__"}
+    names = free_names(code)
     output = io.StringIO()
     missing: set[str] = set()
     events_before = len(sandbox.events)
@@ -217,7 +265,7 @@ def grade_exercise(exercise: Exercise, notebook: SourceNotebook, sandbox: Sandbo
                     namespace[name] = sandbox.get(name)
                 else:
                     missing.add(name)
-        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        with _capture(output):
             exec(compile(code, f"<grade cell {exercise.grade_id}>", "exec"), namespace)
     except Exception as err:
         status = _status_of_failure(err, missing, sandbox.events[events_before:])
@@ -291,9 +339,7 @@ def grade_submission(student_path: Path, sources: list[SourceNotebook], limits: 
             results += [Result(ex, 0.0, "invalid notebook") for ex in nb.exercises]
             continue
         with Sandbox(cells, files=folder, limits=limits, env=env, read_paths=read_paths) as sandbox:
-            nb_results = []
-            for ex in nb.exercises:
-                nb_results.append(grade_exercise(ex, nb, sandbox))
+            nb_results = [grade_exercise(ex, nb, sandbox) for ex in nb.exercises]
             lines += [f"- note: {note}" for note in sandbox.notes]
             lines += [f"- cell {i} of your notebook raised {why}" for i, why in sandbox.cell_errors[:10]]
         for r in nb_results:
@@ -302,6 +348,17 @@ def grade_submission(student_path: Path, sources: list[SourceNotebook], limits: 
                 lines.append("```\n" + r.report.strip().replace("```", "'''") + "\n```")
         results += nb_results
     return results, lines
+
+
+def _grade_safely(student_path: Path, sources: list[SourceNotebook], limits: Limits, env: dict[str, str],
+                  read_paths: list[str]) -> tuple[list[Result], list[str]]:
+    """:func:`grade_submission`, but a failure of the grader itself costs this student only, as ``error`` rows."""
+    try:
+        return grade_submission(student_path, sources, limits, env, read_paths)
+    except Exception as err:
+        why = "".join(traceback.format_exception_only(type(err), err)).strip()
+        return ([Result(ex, 0.0, "error") for nb in sources for ex in nb.exercises],
+                [f"\nThe grader failed on this submission ({why}); please tell your instructor."])
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -355,8 +412,8 @@ def _safe_name(student: str) -> str:
 
 
 def grade_all(submissions: Path, sources: list[Path], out: Path, limits: Limits | None = None,
-              scale: str = "smoke", progress: bool = True) -> dict[str, Any]:
-    """Grade every student in ``submissions`` that ``out/grades.csv`` does not list yet.
+              scale: str = "smoke", progress: bool = True, jobs: int = 1) -> dict[str, Any]:
+    """Grade every student in ``submissions`` that ``out/grades.csv`` does not list yet, ``jobs`` at a time.
 
     Returns a summary: ``{"graded": [...], "skipped": [...], "isolation": str, "warnings": [...]}``.
     """
@@ -383,15 +440,33 @@ def grade_all(submissions: Path, sources: list[Path], out: Path, limits: Limits 
     students = find_submissions(submissions, skip=out)
     todo = [(s, p) for s, p in students if s not in done]
     graded = []
-    for student, path in tqdm(todo, desc="grading", unit="student", file=sys.stderr, disable=not progress):
-        results, lines = grade_submission(path, notebooks, limits, env, paths)
+
+    def finish(student: str, results: list[Result], lines: list[str]) -> None:
         total, most = sum(r.points for r in results), sum(r.exercise.points for r in results)
         header = [f"# Feedback for {student}\n", f"Total: {total:g} / {most:g} points"]
         _write_atomic(out / "feedback" / f"{_safe_name(student)}.md", "\n".join(header + lines) + "\n")
-        rows += [{"student": student, "exercise": r.exercise.grade_id, "points": f"{r.points:g}",
-                  "max_points": f"{r.exercise.points:g}", "status": r.status} for r in results]
-        _write_atomic(grades, _csv_text(rows))
+        rows.extend({"student": student, "exercise": r.exercise.grade_id, "points": f"{r.points:g}",
+                     "max_points": f"{r.exercise.points:g}", "status": r.status} for r in results)
+        _write_atomic(grades, _csv_text(rows))            # the CSV lists a student only once all is written
         graded.append(student)
+
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ThreadOutput(sys.stdout), _ThreadOutput(sys.stderr)
+    try:
+        with tqdm(total=len(todo), desc="grading", unit="student", file=saved[1], disable=not progress) as bar, \
+                ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(_grade_safely, path, notebooks, limits, env, paths): student
+                       for student, path in todo}
+            try:
+                for future in as_completed(futures):
+                    finish(futures[future], *future.result())
+                    bar.update(1)
+            except BaseException:                          # Ctrl-C: start no one else; a rerun resumes
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        sys.stdout, sys.stderr = saved
     if not grades.exists():
         _write_atomic(grades, _csv_text(rows))
     return {"graded": graded, "skipped": sorted(done & {s for s, _ in students}), "isolation": isolation,

@@ -24,6 +24,7 @@ can then read whatever the instructor's user can read. :func:`probe` says which 
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
 import pickle
@@ -82,6 +83,14 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
+@functools.lru_cache(maxsize=1)
+def _isolated_sys_path() -> tuple[str, ...]:
+    """``sys.path`` of ``python -I``, as the worker sees it (without the grader's working folder)."""
+    done = subprocess.run([sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    return tuple(json.loads(done.stdout))
+
+
 def readable_paths() -> list[str]:
     """What the sandbox may read: the Python installation, its packages, cvkit, the system libraries."""
     import cvkit
@@ -90,7 +99,7 @@ def readable_paths() -> list[str]:
              str(Path(cvkit.__file__).resolve().parent),
              str(Path(sys.executable).resolve().parent)}
     paths.update(p for p in sysconfig.get_paths().values())
-    paths.update(p for p in sys.path if p and Path(p).is_dir())
+    paths.update(p for p in _isolated_sys_path() if p and Path(p).is_dir())
     paths.update(("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/opt"))
     return sorted(str(Path(p).resolve()) for p in paths if Path(p).exists())
 
