@@ -12,11 +12,11 @@ What the sandbox guarantees (Linux):
 - its own process and process group, killed when the submission is done, after a time limit per cell,
   per call and per submission, or when it sends more than the result limit;
 - an address-space (memory) limit, a limit on the size of any file it writes, no core dumps;
-- with Landlock (Linux 5.13+): it reads only the Python installation and the cvkit package, writes only
-  in its temporary working folder (a copy of the student's folder); no TCP with Landlock ABI 4+, no
-  signals to outside processes with ABI 6+ -- so it cannot read the instructor's notebooks, the hidden
-  tests, other submissions or the grades, nor write anywhere else;
-- when the grader runs as root: the notebook runs as the user ``nobody``.
+- with Landlock (Linux 5.13+): it reads only the Python installation, the cvkit package and its ``data/``
+  folder, and writes only in its temporary working folder (a copy of the student's folder); no TCP with
+  Landlock ABI 4+, no signals to outside processes with ABI 6+ -- so it cannot read the instructor's
+  notebooks, the hidden tests, other submissions or the grades, nor write anywhere else;
+- when the grader runs as root and ``nobody`` can reach the Python installation: it runs as ``nobody``.
 
 Without Landlock (macOS, old kernels) only the process, time and memory limits hold: the student's code
 can then read whatever the instructor's user can read. :func:`probe` says which guarantee is in force.
@@ -92,11 +92,12 @@ def _isolated_sys_path() -> tuple[str, ...]:
 
 
 def readable_paths() -> list[str]:
-    """What the sandbox may read: the Python installation, its packages, cvkit, the system libraries."""
+    """What the sandbox may read: the Python installation, its packages, cvkit and its data, the system libraries."""
     import cvkit
+    from cvkit.datasets import data_dir
 
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             str(Path(cvkit.__file__).resolve().parent),
+             str(Path(cvkit.__file__).resolve().parent), str(data_dir()),
              str(Path(sys.executable).resolve().parent)}
     paths.update(p for p in sysconfig.get_paths().values())
     paths.update(p for p in _isolated_sys_path() if p and Path(p).is_dir())
@@ -246,6 +247,8 @@ class Sandbox:
                "TMPDIR": str(self.workdir), "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
                "MPLCONFIGDIR": str(self.workdir / ".matplotlib"), "PYTHONDONTWRITEBYTECODE": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+        if "CVKIT_DATA" in os.environ:
+            env["CVKIT_DATA"] = os.environ["CVKIT_DATA"]
         env.update(self.env)
         return env
 
@@ -472,7 +475,7 @@ def describe(isolation: dict[str, Any]) -> str:
     abi = int(isolation.get("landlock", 0))
     parts = ["own process and process group", "time and memory limits"]
     if abi:
-        parts.append(f"Landlock ABI {abi}: reads only Python and cvkit, writes only its temporary folder")
+        parts.append(f"Landlock ABI {abi}: reads only Python, cvkit and its data, writes only its temporary folder")
         if abi >= 4:
             parts.append("no TCP")
         if abi >= 6:
