@@ -313,31 +313,50 @@ def _gather_blocks(padded: Tensor, kernel: tuple[int, int], dilation: tuple[int,
     return taps.reshape(*padded.shape[:2], *kernel, *blocks)
 
 
+def _phases(kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int], blocks: tuple[int, int],
+            padded_hw: tuple[int, int]) -> tuple[list[list[tuple[int, int]]], tuple[int, int]]:
+    """Split each tap's offset ``d u`` as ``s q + r``: tap ``u`` of block ``i`` lands on ``s (i + q) + r``.
+
+    Returns, per axis, ``(q, r)`` for every tap, and the size of one phase plane, so that rows of phase
+    ``r`` form a stride-1 grid in which each tap writes one contiguous ``blocks``-sized window.
+    """
+    taps = [[divmod(dilation[a] * u, stride[a]) for u in range(kernel[a])] for a in range(2)]
+    size = tuple(max(-(-padded_hw[a] // stride[a]), max(q for q, _ in taps[a]) + blocks[a]) for a in range(2))
+    return taps, size  # type: ignore[return-value]
+
+
 class _ScatterAddBlocks(torch.autograd.Function):
     """Scatter-add of blocks onto a plane; its gradient is the gather of the same positions (its adjoint).
 
     ``cols`` is ``[N, G, kh, kw, C_g, bh, bw]``: taps outside the channels, so that each tap's slice is
     one large block of memory (the matrix product of :func:`conv_transpose2d` writes them this way).
+    The plane is kept as ``s_h x s_w`` phase planes (rows ``s q + r`` for each phase ``r``), where every
+    tap adds one dense window instead of a strided one: the same sums, several times faster.
     """
 
     @staticmethod
     def forward(ctx, cols: Tensor, padded_hw: tuple[int, int], dilation: tuple[int, int],
                 stride: tuple[int, int]) -> Tensor:
         n, groups, kh, kw, c_group, bh, bw = cols.shape
-        out = cols.new_zeros(n, groups, c_group, *padded_hw)
-        for (u, v), view in zip([(u, v) for u in range(kh) for v in range(kw)],
-                                _tap_views(out, (kh, kw), dilation, stride, (bh, bw))):
-            view += cols[:, :, u, v]                                              # tap (u, v) of every block at once
-        ctx.geometry, ctx.channels = ((kh, kw), dilation, stride, (bh, bw)), (groups, c_group)
-        return out.reshape(n, groups * c_group, *padded_hw)
+        (rows, columns), (qh, qw) = _phases((kh, kw), dilation, stride, (bh, bw), padded_hw)
+        out = cols.new_zeros(n, groups, c_group, stride[0], stride[1], qh, qw)       # phase-major plane
+        for u, (q_u, r_u) in enumerate(rows):
+            for v, (q_v, r_v) in enumerate(columns):                               # tap (u, v) of every block
+                out[:, :, :, r_u, r_v, q_u: q_u + bh, q_v: q_v + bw] += cols[:, :, u, v]
+        out = out.permute(0, 1, 2, 5, 3, 6, 4).reshape(n, groups * c_group, qh * stride[0], qw * stride[1])
+        ctx.geometry, ctx.channels = ((kh, kw), dilation, stride, (bh, bw), padded_hw), (groups, c_group)
+        return out[:, :, : padded_hw[0], : padded_hw[1]]
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        kernel, _, _, blocks = ctx.geometry
+        kernel, dilation, stride, (bh, bw), padded_hw = ctx.geometry
         (groups, c_group), n = ctx.channels, grad.shape[0]
-        planes = grad.reshape(n, groups, c_group, *grad.shape[-2:])
-        taps = torch.stack(_tap_views(planes, *ctx.geometry), dim=2)             # [N, G, kh kw, C_g, bh, bw]
-        return taps.reshape(n, groups, *kernel, c_group, *blocks), None, None, None
+        (rows, columns), (qh, qw) = _phases(kernel, dilation, stride, (bh, bw), padded_hw)
+        grad = F.pad(grad, (0, qw * stride[1] - padded_hw[1], 0, qh * stride[0] - padded_hw[0]))
+        planes = grad.reshape(n, groups, c_group, qh, stride[0], qw, stride[1]).permute(0, 1, 2, 4, 6, 3, 5).contiguous()
+        taps = torch.stack([planes[:, :, :, r_u, r_v, q_u: q_u + bh, q_v: q_v + bw]
+                            for q_u, r_u in rows for q_v, r_v in columns], dim=2)    # [N, G, kh kw, C_g, bh, bw]
+        return taps.reshape(n, groups, *kernel, c_group, bh, bw), None, None, None
 
 
 def _scatter_add_blocks(cols: Tensor, padded_hw: tuple[int, int], dilation: tuple[int, int],
