@@ -81,12 +81,22 @@ def shape_mask(kind: str, size: int, angle: float = 0.0) -> Tensor:
     return polygon(corners)
 
 
+# backgrounds are small, so each photo is kept at this shorter side: cropping and resizing a 256-pixel
+# copy is several times cheaper than antialiasing the full photo for every image
+_BACKGROUND_SIDE = 256
+
+
 @lru_cache(maxsize=None)
 def _photo(name: str) -> Tensor:
     from cvkit.datasets import load_photo
 
-    image = torch.from_numpy(load_photo(name).image).float() / 255.0
-    return image.permute(2, 0, 1).contiguous()  # [3, H, W]
+    image = torch.from_numpy(load_photo(name).image).float().permute(2, 0, 1) / 255.0  # [3, H, W]
+    factor = _BACKGROUND_SIDE / min(image.shape[1:])
+    if factor < 1:
+        size = (round(image.shape[1] * factor), round(image.shape[2] * factor))
+        image = torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
+                                                antialias=True)[0].clamp_(0, 1)
+    return image.contiguous()
 
 
 def photo_background(height: int, width: int, generator: torch.Generator | None = None) -> Tensor:
