@@ -107,14 +107,19 @@ def test_measured_field_matches_the_formula_on_random_stacks(layers, data):
     row, col = measured.output
     x1, y1, x2, y2 = field.box(row, col)
     assert measured.bbox == (round(y1 + 0.5), round(x1 + 0.5), round(y2 - 0.5), round(x2 - 0.5))
-    # any other output, clipped by the border or not: the centre output's support moved by the jump, cut to the image
+    # any other output: the centre output's support moved by the jump (cut to the image near the border)
     out_h, out_w = measured.output_size
     other = (data.draw(st.integers(0, out_h - 1)), data.draw(st.integers(0, out_w - 1)))
     dr, dc = (other[0] - row) * field.jump[0], (other[1] - col) * field.jump[1]
     expected = torch.zeros(size + 2 * abs(dr), size + 2 * abs(dc), dtype=torch.bool)
     expected[abs(dr) + dr: abs(dr) + dr + size, abs(dc) + dc: abs(dc) + dc + size] = measured.support
     expected = expected[abs(dr): abs(dr) + size, abs(dc): abs(dc) + size]
-    assert torch.equal(empirical_receptive_field(layers, size, output=other).support, expected)
+    support = empirical_receptive_field(layers, size, output=other).support
+    x1, y1, x2, y2 = field.box(*other)
+    if x1 >= -0.5 and y1 >= -0.5 and x2 <= size - 0.5 and y2 <= size - 0.5:
+        assert torch.equal(support, expected)
+    else:   # near the border a padded intermediate pixel passes no gradient on: part of the field goes missing
+        assert not (support & ~expected).any()
 
 
 def test_measured_field_of_modules_and_path_counts():
