@@ -2,11 +2,32 @@
 whatever else the machine is doing weighs on both alike."""
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Callable
 
 import torch
+
+
+def benchmark_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark takes, ``--device`` and ``--threads``; a benchmark adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    return parser
+
+
+def start(args: argparse.Namespace, *details: str) -> torch.device:
+    """Apply ``--threads``, print the versions and settings the figures depend on, return the device."""
+    import torchvision
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    settings = ", ".join((f"device {device}", *details, f"{torch.get_num_threads()} threads"))
+    print(f"# torch {torch.__version__}, torchvision {torchvision.__version__}, {settings}\n")
+    return device
 
 
 def _sync(device: torch.device | str) -> None:

@@ -9,7 +9,6 @@ Each row checks that both libraries agree before it times them. Ratio = cvkit ti
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cvkit  # noqa: E402
-from _timing import print_table, time_pair  # noqa: E402
+from _timing import benchmark_parser, print_table, start, time_pair  # noqa: E402
 
 
 def uniform_boxes(n: int, g: torch.Generator) -> torch.Tensor:
@@ -37,17 +36,11 @@ def clustered_boxes(n: int, g: torch.Generator) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--iou-threshold", type=float, default=0.5)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    print(f"# torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
-          f"{torch.get_num_threads()} threads\n")
+    device = start(args)
 
     rows = []
     for n in args.sizes:

@@ -9,7 +9,6 @@ then times them. Ratio = cvkit time / torchvision time (below 1: cvkit is faster
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import print_table, time_pair  # noqa: E402
+from _timing import benchmark_parser, print_table, start, time_pair  # noqa: E402
 
 from cvkit.deform import deform_conv2d  # noqa: E402
 
@@ -44,17 +43,11 @@ def run(fn, case: dict, backward: bool):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--sizes", nargs="+", default=["4x64x48x48"], help="N x C x H x W")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    print(f"# torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
-          f"{torch.get_num_threads()} threads\n")
+    device = start(args)
     rows = []
     for size in args.sizes:
         for modulated in (False, True):

@@ -11,7 +11,6 @@ Ratio = cvkit time / torchvision time (below 1: cvkit is faster).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import print_table, time_pair  # noqa: E402
+from _timing import benchmark_parser, print_table, start, time_pair  # noqa: E402
 
 from cvkit.roi import roi_align, roi_pool  # noqa: E402
 
@@ -33,17 +32,11 @@ def proposals(k: int, images: int, width: float, height: float, g: torch.Generat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--rois", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    print(f"# torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
-          f"{torch.get_num_threads()} threads\n")
+    device = start(args)
 
     g = torch.Generator().manual_seed(0)
     features = torch.randn(2, 256, 50, 68, generator=g).to(device).requires_grad_()

@@ -9,7 +9,6 @@ Ratio = cvkit time / torch time.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import print_table, time_pair  # noqa: E402
+from _timing import benchmark_parser, print_table, start, time_pair  # noqa: E402
 
 from cvkit.upsampling import conv_transpose2d  # noqa: E402
 
@@ -33,16 +32,11 @@ CASES = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    print(f"# torch {torch.__version__}, device {device}, {args.dtype}, {torch.get_num_threads()} threads\n")
+    device, dtype = start(args, args.dtype), getattr(torch, args.dtype)
     scale_tol = 1e-5 if dtype == torch.float32 else 1e-12           # of the largest value (sums of ~10^4 terms)
 
     rows = []
