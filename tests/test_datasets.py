@@ -37,3 +37,12 @@ def test_noisy_detections_are_deterministic_and_valid():
     assert ((scores > 0) & (scores < 1)).all()
     assert (origin == -1).sum() == 4
     assert torch.equal(torch.bincount(origin[origin >= 0]), torch.full((len(photo.labels),), 5))
+
+
+def test_photo_tensor_is_the_image_scaled_to_unit_range_channels_first():
+    photo = load_photo(photo_names()[0])
+    image = photo.tensor()
+    height, width = photo.size
+    assert image.shape == (3, height, width) and image.dtype == torch.float32
+    assert torch.equal(image[:, 5, 7], torch.tensor(photo.image[5, 7], dtype=torch.float32) / 255)
+    assert image.min() >= 0 and image.max() <= 1

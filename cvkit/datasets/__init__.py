@@ -57,6 +57,10 @@ class Photo:
         """``(height, width)``."""
         return self.image.shape[0], self.image.shape[1]
 
+    def tensor(self) -> Tensor:
+        """The photo as a float32 ``Tensor[3, H, W]`` with values in [0, 1], as models and RoI ops take it."""
+        return torch.from_numpy(self.image).float().permute(2, 0, 1) / 255
+
 
 def load_photo(name: str) -> Photo:
     """A scikit-image photo with its boxes: one of :func:`photo_names` (``'astronaut'``, ``'coffee'``, ...)."""

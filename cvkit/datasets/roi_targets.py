@@ -42,7 +42,7 @@ def photo_features(name: str, stride: int) -> tuple[Tensor, Tensor]:
     """
     from cvkit.datasets import load_photo
 
-    image = torch.from_numpy(load_photo(name).image).float().permute(2, 0, 1) / 255     # [3, H, W]
+    image = load_photo(name).tensor()                                                   # [3, H, W]
     grey = image.mean(0, keepdim=True)[None]                                            # [1, 1, H, W]
     return image, F.avg_pool2d(grey, stride)
 

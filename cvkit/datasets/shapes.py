@@ -90,7 +90,7 @@ _BACKGROUND_SIDE = 256
 def _photo(name: str) -> Tensor:
     from cvkit.datasets import load_photo
 
-    image = torch.from_numpy(load_photo(name).image).float().permute(2, 0, 1) / 255.0  # [3, H, W]
+    image = load_photo(name).tensor()  # [3, H, W]
     factor = _BACKGROUND_SIDE / min(image.shape[1:])
     if factor < 1:
         size = (round(image.shape[1] * factor), round(image.shape[2] * factor))
