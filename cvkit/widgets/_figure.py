@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import io
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -37,3 +38,19 @@ class FigureOutput:
         self.figure = fig
         plt.close(fig)
         return fig
+
+
+@contextmanager
+def batch_update(explorer) -> Iterator[None]:
+    """Change several controls of an explorer and redraw once at the end.
+
+    Each control's observer calls ``explorer.update()``, which returns at once while
+    ``explorer._holding`` is set; so the controls move without a redraw each, and one ``update()``
+    follows (not after an exception, which propagates).
+    """
+    explorer._holding = True
+    try:
+        yield
+    finally:
+        explorer._holding = False
+    explorer.update()

@@ -21,7 +21,7 @@ from torch import Tensor
 from cvkit.boxes import _inter_union, box_area, box_iou, generalized_box_iou
 from cvkit.datasets import Photo, load_photo
 from cvkit.viz import draw_overlap, show_image
-from cvkit.widgets._figure import FigureOutput
+from cvkit.widgets._figure import FigureOutput, batch_update
 
 VOC_THRESHOLD = 0.5   # a detection is a true positive when its IoU with a ground-truth box is >= 0.5
 
@@ -111,8 +111,7 @@ class IoUExplorer:
     def set_boxes(self, box_a: Sequence[float] | Tensor | None = None,
                   box_b: Sequence[float] | Tensor | None = None) -> None:
         """Move A and/or B to xyxy boxes, rounded to whole pixels and clipped to the sliders' ranges; update once."""
-        self._holding = True
-        try:
+        with batch_update(self):
             for box, (x, y, w, h) in ((box_a, (self.a_x, self.a_y, self.a_w, self.a_h)),
                                       (box_b, (self.b_x, self.b_y, self.b_w, self.b_h))):
                 if box is None:
@@ -120,9 +119,6 @@ class IoUExplorer:
                 x1, y1, x2, y2 = torch.as_tensor(box, dtype=torch.float64).reshape(4).tolist()
                 for control, value in ((x, x1), (y, y1), (w, x2 - x1), (h, y2 - y1)):
                     control.value = int(min(max(round(value), control.min), control.max))
-        finally:
-            self._holding = False
-        self.update()
 
     def _box(self, x: widgets.IntSlider, y: widgets.IntSlider, w: widgets.IntSlider, h: widgets.IntSlider) -> Tensor:
         return torch.tensor([x.value, y.value, x.value + w.value, y.value + h.value], dtype=torch.float32)

@@ -23,7 +23,7 @@ from cvkit.boxes import box_iou
 from cvkit.datasets import Photo, load_photo
 from cvkit.nms import nms, soft_nms, soft_nms_decay
 from cvkit.viz import draw_boxes, keep_labels_inside, show_image
-from cvkit.widgets._figure import FigureOutput
+from cvkit.widgets._figure import FigureOutput, batch_update
 
 METHODS = ("hard", "linear", "gaussian")
 KEPT, REMOVED, PENDING = "#3cb44b", "#e6194b", "#d0d0d0"
@@ -267,14 +267,10 @@ class NMSExplorer:
                                         self.score_threshold.value, method)
         self.threshold.disabled = method == "gaussian"          # eq. 3 has no threshold
         self.sigma.disabled = method != "gaussian"
-        self._holding = True
-        try:
+        with batch_update(self):
             self.step.max = len(self.steps)                       # clamps the value if it was beyond
             if to_end:
                 self.step.value = self.step.max
-        finally:
-            self._holding = False
-        self.update()
 
     def update(self) -> None:
         """Read the step slider, set ``state`` (and ``kept``, ``removed``, ...), rewrite the label and redraw."""

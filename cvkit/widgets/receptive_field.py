@@ -20,7 +20,7 @@ from cvkit.receptive_field import (EmpiricalReceptiveField, ReceptiveField, cove
                                    receptive_field)
 from cvkit.viz import show_image
 from cvkit.viz.receptive_field import draw_field, photo_tensor, show_gradient
-from cvkit.widgets._figure import FigureOutput
+from cvkit.widgets._figure import FigureOutput, batch_update
 
 MAX_LAYERS = 6
 KERNELS = (1, 2, 3, 5, 7)
@@ -98,14 +98,10 @@ class ReceptiveFieldExplorer:
         """Set the controls to ``(kernel, stride, dilation)`` per layer (at most ``MAX_LAYERS``); update once."""
         if not 1 <= len(layers) <= MAX_LAYERS:
             raise ValueError(f"layers must hold 1 to {MAX_LAYERS} (kernel, stride, dilation) tuples, got {len(layers)}")
-        self._holding = True
-        try:
+        with batch_update(self):
             self.depth.value = len(layers)
             for i, (kernel, stride, dilation) in enumerate(layers):
                 self.kernels[i].value, self.strides[i].value, self.dilations[i].value = kernel, stride, dilation
-        finally:
-            self._holding = False
-        self.update()
 
     def apply_preset(self, name: str) -> None:
         self.set_layers(PRESETS[name])

@@ -13,7 +13,7 @@ import numpy as np
 from cvkit.datasets import Photo, load_photo
 from cvkit.selective_search import COLOUR_SPACES, SIMILARITIES, strategy_hierarchy
 from cvkit.viz.selective_search import draw_grouping_step
-from cvkit.widgets._figure import FigureOutput
+from cvkit.widgets._figure import FigureOutput, batch_update
 
 __all__ = ["GroupingExplorer"]
 
@@ -66,13 +66,9 @@ class GroupingExplorer:
         fraction = self.step.value / self.step.max if self.step.max else 0.0
         self.labels, self.hierarchy = strategy_hierarchy(self.image, self.colour_space.value, self.k.value,
                                                          self.similarities.value)
-        self._holding = True
-        try:
+        with batch_update(self):
             self.step.max = len(self.hierarchy)
             self.step.value = int(round(fraction * self.step.max))
-        finally:
-            self._holding = False
-        self.update()
 
     def update(self) -> None:
         """Read the step slider, set ``regions``, rewrite the label and redraw."""
