@@ -6,8 +6,8 @@ from cvkit.datasets import load_photo, noisy_detections, photo_names
 
 
 def test_every_photo_loads_with_boxes_inside_it():
-    assert photo_names() == sorted(photo_names()) and len(photo_names()) >= 4
-    for name in photo_names():
+    assert photo_names("all") == sorted(photo_names("all")) and len(photo_names("all")) >= 9
+    for name in photo_names("all"):
         photo = load_photo(name)
         height, width = photo.size
         assert photo.image.dtype == np.uint8 and photo.image.shape == (height, width, 3)
@@ -15,6 +15,23 @@ def test_every_photo_loads_with_boxes_inside_it():
         assert (photo.boxes[:, 2:] > photo.boxes[:, :2]).all()
         assert (photo.boxes[:, :2] >= 0).all()
         assert (photo.boxes[:, 2] <= width).all() and (photo.boxes[:, 3] <= height).all()
+
+
+def test_collections():
+    assert photo_names() == ["astronaut", "chelsea", "coffee", "rocket"]        # what notebooks 00-02 rely on
+    assert set(photo_names()) < set(photo_names("proposals")) <= set(photo_names("all"))
+    assert sum(len(load_photo(name).labels) for name in photo_names("proposals")) >= 80
+    with pytest.raises(ValueError, match="collection"):
+        photo_names("everything")
+
+
+def test_grey_binary_and_tuple_photos_become_rgb():
+    import skimage.data
+
+    coins, horse, motorcycle = load_photo("coins"), load_photo("horse"), load_photo("motorcycle")
+    assert np.array_equal(coins.image, np.stack([skimage.data.coins()] * 3, axis=2))
+    assert set(np.unique(horse.image)) == {0, 255} and (horse.image[..., 0] == horse.image[..., 2]).all()
+    assert np.array_equal(motorcycle.image, skimage.data.stereo_motorcycle()[0])        # the left view
 
 
 def test_unknown_photo_names_the_choices():

@@ -1,7 +1,7 @@
 """Data the notebooks work on, all deterministic and offline.
 
 - ``load_photo(name)``: a real photo bundled with scikit-image and the boxes drawn on it by hand
-  (``data/photo_boxes.json``, see ``data/README.md``).
+  (``data/photo_boxes.json``, see ``data/README.md``); ``photo_names(collection)`` lists them.
 - ``noisy_detections(boxes, ...)``: what a detector might output on that photo: several jittered
   copies of every object, scored by how well they fit, plus false positives.
 
@@ -38,9 +38,20 @@ def _photo_index() -> dict[str, dict]:
     return {entry["name"]: entry for entry in json.loads(path.read_text())["images"]}
 
 
-def photo_names() -> list[str]:
-    """Names of the annotated photos."""
-    return sorted(_photo_index())
+def photo_names(collection: str = "core") -> list[str]:
+    """Names of the annotated photos of one collection, sorted.
+
+    Args:
+        collection: ``'core'``, the four colour photos (astronaut, chelsea, coffee, rocket) that the notebooks,
+            widgets and synthetic backgrounds use; ``'proposals'``, every annotated photo (grey ones and
+            scikit-image's stereo pair too), the ground truth of the object-proposal evaluation (notebook 03,
+            ``benchmarks/bench_selective_search.py``); ``'all'``, every photo.
+    """
+    if collection not in ("core", "proposals", "all"):
+        raise ValueError(f"collection must be 'core', 'proposals' or 'all', got {collection!r}")
+    index = _photo_index()
+    return sorted(name for name, entry in index.items()
+                  if collection == "all" or collection in entry.get("collections", ("core",)))
 
 
 @dataclass
@@ -63,7 +74,11 @@ class Photo:
 
 
 def load_photo(name: str) -> Photo:
-    """A scikit-image photo with its boxes: one of :func:`photo_names` (``'astronaut'``, ``'coffee'``, ...)."""
+    """A scikit-image photo with its boxes: one of ``photo_names('all')`` (``'astronaut'``, ``'coins'``, ...).
+
+    Grey and binary photos come as three equal channels; for a ``skimage.data`` function that returns a tuple
+    (``stereo_motorcycle``), the entry's ``element`` says which item is the photo.
+    """
     index = _photo_index()
     if name not in index:
         raise ValueError(f"name must be one of {', '.join(sorted(index))}, got {name!r}")
@@ -71,8 +86,14 @@ def load_photo(name: str) -> Photo:
 
     entry = index[name]
     image = getattr(skimage.data, entry["source"].rsplit(".", 1)[-1])()
+    if isinstance(image, tuple):
+        image = image[entry["element"]]
+    if image.dtype == bool:                                                 # a binary silhouette (horse)
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 2:                                                     # grey: three equal channels
+        image = np.repeat(image[:, :, None], 3, axis=2)
     if image.shape[:2] != (entry["height"], entry["width"]):
-        raise RuntimeError(f"skimage.data.{name} is {image.shape[:2]}, the annotations expect "
+        raise RuntimeError(f"{entry['source']} is {image.shape[:2]}, the annotations expect "
                            f"{(entry['height'], entry['width'])}")
     boxes = torch.tensor([obj["box"] for obj in entry["objects"]], dtype=torch.float32)
     return Photo(name, image, boxes, [obj["label"] for obj in entry["objects"]])
