@@ -10,7 +10,7 @@ from skimage.segmentation import find_boundaries
 from skimage.segmentation import felzenszwalb as skimage_felzenszwalb
 
 from cvkit.datasets import load_photo, photo_names
-from cvkit.selective_search import (MODES, SIMILARITIES, Hierarchy, convert_colour, felzenszwalb,
+from cvkit.selective_search import (MODES, SEGMENTATION_SETTINGS, SIMILARITIES, Hierarchy, convert_colour, felzenszwalb,
                                     felzenszwalb_scales, hierarchical_grouping, hierarchical_grouping_reference,
                                     histogram_intersection, merge_features, rank_regions, region_adjacency,
                                     region_features, selective_search, similarity, strategy_hierarchy)
@@ -45,6 +45,23 @@ def test_felzenszwalb_agrees_with_skimage_on_a_grey_image_without_smoothing():
     theirs = skimage_felzenszwalb(image[:, :, 0], scale=80, sigma=0.0, min_size=10, channel_axis=None)
     assert abs(len(np.unique(ours)) - len(np.unique(theirs))) <= COUNT_TOLERANCE * len(np.unique(theirs))
     assert boundary_f_measure(ours, theirs) >= BOUNDARY_F_MIN
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "coins"])
+@pytest.mark.parametrize("k", [150, 450])
+def test_four_connected_felzenszwalb_agrees_with_opencv(name, k):
+    """OpenCV's ximgproc graph segmentation joins 4-connected pixels (8 in the authors' code and scikit-image);
+    on its 8-bit Lab image our 4-connected version gives nearly the same regions (OpenCV smooths with a
+    truncated float32 kernel, so a few boundaries move)."""
+    cv2 = pytest.importorskip("cv2")
+    image = cv2.cvtColor(load_photo(name).image, cv2.COLOR_RGB2Lab)
+    theirs = cv2.ximgproc.segmentation.createGraphSegmentation(0.8, float(k), 100).processImage(image)
+    ours = felzenszwalb(image, scale=k, sigma=0.8, min_size=100, connectivity=4)
+    count_ours, count_theirs = ours.max() + 1, theirs.max() + 1
+    assert abs(count_ours - count_theirs) <= 0.1 * count_theirs, (count_ours, count_theirs)
+    assert boundary_f_measure(ours, theirs) >= BOUNDARY_F_MIN
+    eight = felzenszwalb(image, scale=k, sigma=0.8, min_size=100, connectivity=8)
+    assert boundary_f_measure(eight, theirs) < boundary_f_measure(ours, theirs)
 
 
 def test_felzenszwalb_by_hand():
@@ -174,15 +191,25 @@ def test_hierarchy_invariants():
 
 
 def test_rank_regions_by_hand():
-    def hierarchy(boxes):
+    def hierarchy(initial, merges):
+        boxes = [list(b) for b in initial]
+        for i, j in merges:                                       # region n + m is the box around its parts
+            boxes.append([min(boxes[i][0], boxes[j][0]), min(boxes[i][1], boxes[j][1]),
+                          max(boxes[i][2], boxes[j][2]), max(boxes[i][3], boxes[j][3])])
         boxes = np.array(boxes, dtype=np.float64)
-        return Hierarchy(np.zeros((0, 2), dtype=np.int64), np.zeros(0), boxes, np.ones(len(boxes)), len(boxes))
-    a = hierarchy([[0, 0, 1, 1], [1, 1, 2, 2], [0, 0, 2, 2]])
-    b = hierarchy([[5, 5, 6, 6], [0, 0, 2, 2]])
-    # without randomness: position from the top (whole image 1), ties kept in input order; repeats dropped
-    assert rank_regions([a, b], seed=None).tolist() == [[0, 0, 2, 2], [1, 1, 2, 2], [5, 5, 6, 6], [0, 0, 1, 1]]
+        return Hierarchy(np.array(merges, dtype=np.int64).reshape(-1, 2), np.zeros(len(merges)), boxes,
+                         np.ones(len(boxes)), len(initial))
+    a = hierarchy([[0, 0, 1, 1], [1, 1, 2, 2]], [(0, 1)])                        # merged [0, 0, 2, 2] at i = 1
+    b = hierarchy([[5, 5, 6, 6], [6, 5, 7, 6], [5, 6, 6, 7]], [(0, 1), (3, 2)])  # [5, 5, 7, 6] i = 2, [5, 5, 7, 7] i = 1
+    # without randomness: merged regions at i = M .. 1, starting regions at i = M + 1 (ties in input order)
+    assert rank_regions([a, b], seed=None).tolist() == [
+        [0, 0, 2, 2], [5, 5, 7, 7], [0, 0, 1, 1], [1, 1, 2, 2], [5, 5, 7, 6], [5, 5, 6, 6], [6, 5, 7, 6], [5, 6, 6, 7]]
     ranked = rank_regions([a, b], seed=3)
-    assert sorted(map(tuple, ranked.tolist())) == sorted({(0, 0, 1, 1), (1, 1, 2, 2), (0, 0, 2, 2), (5, 5, 6, 6)})
+    assert sorted(map(tuple, ranked.tolist())) == sorted(map(tuple, rank_regions([a, b], seed=None).tolist()))
+    # a second similarity set on a's segmentation adds its merges, not a's starting regions again
+    assert len(rank_regions([a, a], seed=None)) == 3
+    # boxes with a side under min_box_side are dropped: only the two 2 x 2 boxes stay
+    assert rank_regions([a, b], seed=None, min_box_side=2).tolist() == [[0, 0, 2, 2], [5, 5, 7, 7]]
     assert rank_regions([], seed=0).shape == (0, 4)
 
 
@@ -207,6 +234,8 @@ def test_selective_search_output():
 def test_modes_grow_and_follow_the_paper():
     assert MODES["single"] == (("hsv",), (100,), ("CTSF",))
     assert MODES["fast"] == (("hsv", "lab"), (50, 100), ("CTSF", "TSF"))
+    assert MODES["opencv_fast"] == (("hsv", "lab"), (150, 300, 450), ("CTSF", "TSF"))   # switchToSelectiveSearchFast
+    assert SEGMENTATION_SETTINGS == {"opencv_fast": (100, 4)}
     assert len(MODES["quality"][0]) * len(MODES["quality"][1]) * len(MODES["quality"][2]) == 80
     image = load_photo("chelsea").image[::4, ::4]
     counts = [len(selective_search(image, mode)) for mode in ("single", "fast", "quality")]

@@ -37,7 +37,7 @@ from cvkit.selective_search.features import (COLOUR_SPACES, SIMILARITIES, Region
 from cvkit.selective_search.grouping import Hierarchy, hierarchical_grouping, hierarchical_grouping_reference
 from cvkit.selective_search.segmentation import felzenszwalb, felzenszwalb_scales, region_adjacency
 
-__all__ = ["selective_search", "MODES", "strategy_hierarchy", "rank_regions", "felzenszwalb", "felzenszwalb_scales", "region_adjacency",
+__all__ = ["selective_search", "MODES", "SEGMENTATION_SETTINGS", "strategy_hierarchy", "rank_regions", "felzenszwalb", "felzenszwalb_scales", "region_adjacency",
            "pixel_bins",
            "region_features", "RegionFeatures", "convert_colour", "similarity", "histogram_intersection",
            "merge_features", "hierarchical_grouping", "hierarchical_grouping_reference", "Hierarchy",
@@ -47,7 +47,11 @@ MODES = {
     "single": (("hsv",), (100,), ("CTSF",)),
     "fast": (("hsv", "lab"), (50, 100), ("CTSF", "TSF")),
     "quality": (("hsv", "lab", "rgi", "h", "i"), (50, 100, 150, 300), ("CTSF", "TSF", "F", "S")),
+    "opencv_fast": (("hsv", "lab"), (150, 300, 450), ("CTSF", "TSF")),
 }
+# (min_size, connectivity) of the graph segmentation: the paper's modes use min_size = k and 8-connected
+# pixels (the authors' code); OpenCV's switchToSelectiveSearchFast uses min_size = 100 and 4-connected pixels.
+SEGMENTATION_SETTINGS = {"opencv_fast": (100, 4)}
 
 
 def _rgb_uint8(image: object) -> np.ndarray:
@@ -104,32 +108,47 @@ def strategy_hierarchy(image: object, colour_space: str = "hsv", k: float = 100,
     return labels, hierarchical_grouping(features, region_adjacency(labels), SIMILARITIES[similarities])
 
 
-def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0) -> np.ndarray:
+def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box_side: float = 0.0) -> np.ndarray:
     """Pool the regions of several hierarchies, ranked as section 3.4 says, repeated boxes removed.
 
-    Region number p of a hierarchy of R regions (in order of creation) sits at position i = R - p from
-    the top; its value is v = RND * i with RND uniform in [0, 1); boxes come in increasing v.
+    As in the authors' code (``Image2HierarchicalGrouping.m``): the merged regions of a hierarchy of M merges
+    sit at positions i = M, M - 1, ..., 1 in order of creation (the last merge, the whole image, is i = 1);
+    its n starting regions all sit at i = M + 1 and enter the pool once per segmentation, however many
+    similarity sets group them. Each region's value is v = RND * i with RND uniform in [0, 1); boxes come
+    in increasing v. Boxes with a side under ``min_box_side`` pixels are dropped (the authors' VOC code and
+    R-CNN's ``selective_search_boxes.m`` use 20).
 
     Args:
-        hierarchies: one per strategy.
+        hierarchies: one per strategy; those with the same starting regions share them.
         seed: seeds RND (``None``: sort by i alone, no randomness).
+        min_box_side: smallest width and height kept, in pixels.
 
     Returns:
         ``[N, 4]`` float64 xyxy boxes, best ranked first, each box once.
     """
-    boxes = np.concatenate([h.boxes for h in hierarchies]) if hierarchies else np.zeros((0, 4))
-    position = np.concatenate([np.arange(len(h.boxes), 0, -1, dtype=np.float64) for h in hierarchies]) \
-        if hierarchies else np.zeros(0)
+    boxes, positions, segmentations = [np.zeros((0, 4))], [np.zeros(0)], set()
+    for h in hierarchies:
+        n, m = h.num_initial, len(h.merges)
+        boxes.append(h.boxes[n:n + m])
+        positions.append(np.arange(m, 0, -1, dtype=np.float64))                # i = M .. 1
+        key = h.boxes[:n].tobytes()                                            # the same segmentation
+        if key not in segmentations:
+            segmentations.add(key)
+            boxes.append(h.boxes[:n])
+            positions.append(np.full(n, m + 1.0))                              # starting regions: i = M + 1
+    boxes, position = np.concatenate(boxes), np.concatenate(positions)
     value = position if seed is None else position * np.random.default_rng(seed).random(len(position))
-    order = np.argsort(value, kind="stable")
-    boxes = boxes[order]
+    boxes = boxes[np.argsort(value, kind="stable")]
+    sides = boxes[:, 2:] - boxes[:, :2]
+    boxes = boxes[(sides >= min_box_side).all(axis=1)]
     _, first = np.unique(boxes, axis=0, return_index=True)               # first place of every distinct box
     return boxes[np.sort(first)]
 
 
 def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequence[str] | None = None,
                      ks: Sequence[float] | None = None, similarities: Sequence[str] | None = None,
-                     sigma: float = 0.8, min_size: int | None = None, seed: int | None = 0) -> Tensor:
+                     sigma: float = 0.8, min_size: int | None = None, connectivity: int | None = None,
+                     min_box_side: float = 0.0, seed: int | None = 0) -> Tensor:
     """Selective search object proposals for one image, best ranked first.
 
     Runs every strategy of ``mode`` (one per colour space x k x similarity set; the segmentation and the
@@ -138,10 +157,14 @@ def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequen
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB (floats in [0, 1] and ``[3, H, W]`` tensors are accepted).
-        mode: ``'single'``, ``'fast'`` or ``'quality'`` (the paper's diversification strategies).
+        mode: ``'single'``, ``'fast'`` or ``'quality'`` (the paper's diversification strategies), or
+            ``'opencv_fast'`` (the settings of OpenCV's ``switchToSelectiveSearchFast``: k = 150, 300, 450,
+            min_size = 100, 4-connected segmentation; HSV and Lab, C+T+S+F and T+S+F; ranked as the paper).
         colour_spaces, ks, similarities: override the mode's lists.
         sigma: Gaussian smoothing before the segmentation.
-        min_size: smallest starting region (default: k).
+        min_size: smallest starting region (default: the mode's, k for the paper's modes).
+        connectivity: 8 or 4 neighbours per pixel in the segmentation (default: the mode's, 8 for the paper's).
+        min_box_side: drop boxes narrower or lower than this many pixels (the authors' VOC code uses 20).
         seed: seeds the randomised ranking; ``None`` ranks by hierarchy position alone.
 
     Returns:
@@ -162,14 +185,17 @@ def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequen
             raise ValueError(f"similarities must hold names from {', '.join(SIMILARITIES)}, got {name!r}")
     if any(k <= 0 for k in ks):
         raise ValueError(f"ks must be positive, got {ks}")
+    mode_min_size, mode_connectivity = SEGMENTATION_SETTINGS.get(mode, (None, 8))
+    min_size = mode_min_size if min_size is None else min_size
+    connectivity = mode_connectivity if connectivity is None else connectivity
     rgb = _rgb_uint8(image)
     hierarchies = []
     for space in colour_spaces:
         converted = convert_colour(rgb, space)                              # [H, W, C] in [0, 1]
         bins = pixel_bins(converted)
         min_sizes = [int(k) if min_size is None else min_size for k in ks]
-        for labels in felzenszwalb_scales(converted, ks, sigma, min_sizes):
+        for labels in felzenszwalb_scales(converted, ks, sigma, min_sizes, connectivity):
             features = region_features(converted, labels, bins)
             neighbours = region_adjacency(labels)
             hierarchies += [hierarchical_grouping(features, neighbours, SIMILARITIES[name]) for name in similarities]
-    return torch.from_numpy(rank_regions(hierarchies, seed)).to(torch.float32)
+    return torch.from_numpy(rank_regions(hierarchies, seed, min_box_side)).to(torch.float32)
