@@ -7,11 +7,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from torch import Tensor
 
 from cvkit.viz import color, draw_boxes, show_image
 
-__all__ = ["draw_anchors", "draw_anchor_labels", "show_detections", "plot_recall_curves", "plot_timings"]
+__all__ = ["draw_anchors", "draw_anchor_labels", "draw_position_anchors", "show_detections", "plot_recall_curves",
+           "plot_timings", "ANCHOR_LABEL_COLORS"]
+
+# positive, negative, ignored: the RPN's three anchor labels (1, 0, -1)
+ANCHOR_LABEL_COLORS = {1: "#3cb44b", 0: "#e6194b", -1: "#a9a9a9"}
 
 
 def draw_anchors(ax: Axes, image: Tensor, anchors: Tensor, num_anchors: int, positions: Sequence[int],
@@ -54,6 +59,40 @@ def draw_anchor_labels(ax: Axes, image: Tensor, anchors: Tensor, labels: Tensor,
     draw_boxes(ax, anchors[ignored][:60], colors="#bbbbbb", linewidth=0.6, linestyle="--", alpha=0.7)
     draw_boxes(ax, anchors[positive], colors="#3cb44b", linewidth=1.2)
     draw_boxes(ax, gt_boxes, colors="white", linewidth=2.5)
+    height, width = image.shape[-2:]
+    ax.set_xlim(-0.25 * width, 1.25 * width)
+    ax.set_ylim(1.25 * height, -0.25 * height)
+
+
+def draw_position_anchors(ax: Axes, image: Tensor, gt_boxes: Tensor, anchors: Tensor, labels: Tensor, ious: Tensor,
+                          centre: tuple[float, float], other_positives: Tensor | None = None,
+                          title: str | None = None) -> None:
+    """The k anchors of one feature-map position coloured by label, each with its best IoU, over the objects.
+
+    Args:
+        gt_boxes: ``Tensor[G, 4]`` the objects (white).
+        anchors: ``Tensor[k, 4]`` the position's anchors; ``labels``: ``Tensor[k]`` 1 positive (green),
+            0 negative (red), -1 ignored (grey, dashed); ``ious``: ``Tensor[k]`` each anchor's best IoU with an object.
+        centre: ``(x, y)`` of the position in the image.
+        other_positives: ``Tensor[P, 4]`` the positive anchors of all other positions, drawn faint.
+    """
+    show_image(image, ax=ax, title=title)
+    if other_positives is not None and len(other_positives):
+        draw_boxes(ax, other_positives, colors=ANCHOR_LABEL_COLORS[1], linewidth=0.8, alpha=0.35)
+    draw_boxes(ax, gt_boxes, colors="white", linewidth=2.5)
+    styles = {1: "-", 0: "-", -1: "--"}
+    for box, label, iou in zip(anchors, labels.tolist(), ious.tolist()):
+        draw_boxes(ax, box, labels=[f"{iou:.2f}"], colors=ANCHOR_LABEL_COLORS[label], linewidth=1.8,
+                   linestyle=styles[label])
+    ax.scatter([centre[0]], [centre[1]], s=50, c="#ffe119", edgecolors="black", zorder=3)
+    handles = [Line2D([], [], color="white", linewidth=2.5, label="object"),
+               Line2D([], [], color=ANCHOR_LABEL_COLORS[1], linewidth=1.8, label="positive (IoU)"),
+               Line2D([], [], color=ANCHOR_LABEL_COLORS[-1], linewidth=1.8, linestyle="--", label="ignored (IoU)"),
+               Line2D([], [], color=ANCHOR_LABEL_COLORS[0], linewidth=1.8, label="negative (IoU)")]
+    if other_positives is not None and len(other_positives):
+        handles.append(Line2D([], [], color=ANCHOR_LABEL_COLORS[1], linewidth=0.8, alpha=0.5,
+                              label="positives elsewhere"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     height, width = image.shape[-2:]
     ax.set_xlim(-0.25 * width, 1.25 * width)
     ax.set_ylim(1.25 * height, -0.25 * height)
