@@ -15,10 +15,16 @@ One *strategy* is a colour space, a threshold k of the graph segmentation and a 
     fast       HSV, Lab                   50, 100             C+T+S+F, T+S+F
     quality    HSV, Lab, rgI, H, I        50, 100, 150, 300   C+T+S+F, T+S+F, F, S
 
+``'opencv_fast'`` takes the settings of OpenCV's ``switchToSelectiveSearchFast`` instead: HSV and Lab,
+k = 150, 300, 450 with min_size = 100 and 4-connected pixels (the paper's modes: min_size = k, 8-connected,
+as in the authors' code), C+T+S+F and T+S+F; it is ranked as the paper, not as OpenCV (which puts small
+regions first).
+
 *Ranking* (section 3.4): within one hierarchy the region created at position i from the top (the
 whole image is i = 1, the merge before it i = 2, ...) gets the value v = RND * i, RND uniform in
 [0, 1); all strategies' regions are sorted by increasing v, so large regions of every hierarchy come
-early but the order is mixed; repeated boxes keep their first place only.
+early but the order is mixed; repeated boxes keep their first place only. As in the authors' code, the
+starting regions of a segmentation with M merges all get i = M + 1 and enter the pool once.
 
 The paper reports 2147 boxes per image, recall 0.980 at IoU 0.5 and MABO 0.804 for fast mode on
 Pascal VOC 2007 test.
