@@ -329,7 +329,7 @@ class _ScatterAddBlocks(torch.autograd.Function):
     """Scatter-add of blocks onto a plane; its gradient is the gather of the same positions (its adjoint).
 
     ``cols`` is ``[N, G, kh, kw, C_g, bh, bw]``: taps outside the channels, so that each tap's slice is
-    one large block of memory (the matrix product of :func:`conv_transpose2d` writes them this way).
+    one large block of memory.
     The plane is kept as ``s_h x s_w`` phase planes (rows ``s q + r`` for each phase ``r``), where every
     tap adds one dense window instead of a strided one: the same sums, several times faster.
     """
@@ -596,6 +596,95 @@ def conv_transpose2d_reference(input: Tensor, weight: Tensor, bias: Tensor | Non
     return out[0] if unbatched else out
 
 
+def _tap_runs(kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int],
+              plane_width: int) -> tuple[list[tuple[int, int, int, int]], list[int]]:
+    """Group the kernel taps of a transposed convolution into runs that one matrix product can stamp.
+
+    Tap ``(u, v)`` of input pixel ``(i, j)`` lands on padded output ``(s i + d u, s j + d v)``. Writing
+    ``d u = s q + r`` (per axis), that is row ``i + q`` of phase ``r``: the output split into its
+    ``s_h x s_w`` phase planes (rows ``s a + r``), taps with the same shift ``(q_u, q_v)`` land on the same
+    shifted copy of the input grid, each in its own phase. Taps of one shift whose phases
+    ``p = r_u s_w + r_v`` are consecutive form a run: their stamps fill consecutive rows of a
+    ``[phases x C_out, positions]`` plane. For ``d = 1`` and ``k`` a multiple of ``s`` (FCN's k = 2s)
+    every shift is one run covering all phases: ``(k / s)^2`` products instead of ``k^2`` scatters.
+
+    Returns:
+        runs: ``(shift, first phase, first tap in order, number of taps)``, with ``shift = q_u W + q_v``
+            the offset of the shifted grid in a plane ``plane_width`` wide, flattened;
+        order: the taps (``u kw + v``) run after run, phases ascending within a run.
+    """
+    (kh, kw), (dh, dw), (sh, sw) = kernel, dilation, stride
+    by_shift: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for u in range(kh):
+        q_u, r_u = divmod(dh * u, sh)
+        for v in range(kw):
+            q_v, r_v = divmod(dw * v, sw)
+            by_shift.setdefault((q_u, q_v), []).append((r_u * sw + r_v, u * kw + v))
+    runs, order = [], []
+    for (q_u, q_v), taps in sorted(by_shift.items()):
+        taps.sort()
+        start = 0
+        for end in range(1, len(taps) + 1):
+            if end == len(taps) or taps[end][0] != taps[end - 1][0] + 1:       # a gap in the phases ends a run
+                runs.append((q_u * plane_width + q_v, taps[start][0], len(order), end - start))
+                order.extend(tap for _, tap in taps[start:end])
+                start = end
+    return runs, order
+
+
+def _stamp_run(plane: Tensor, weight_run: Tensor, x_cols: Tensor) -> None:
+    """``plane += weight_run @ x_cols`` per group, in place (``plane`` may be a strided view). Shapes
+    ``[G, M, L]``, ``[G, M, K]``, ``[G, K, L]``."""
+    if plane.shape[0] == 1:
+        plane[0].addmm_(weight_run[0], x_cols[0])
+    elif weight_run.shape[2] == 1:                                             # depthwise: K = 1, an outer product
+        plane.addcmul_(weight_run, x_cols)
+    else:
+        plane.baddbmm_(weight_run, x_cols)
+
+
+class _ShiftedStamps(torch.autograd.Function):
+    """The stamps of every run, added onto the phase planes at their shift: one matrix product per run.
+
+    ``plane[g, (p0 + t) C_out/G + o, shift + l] += sum_c w_runs[g, t0 + t, o, c] x_cols[g, c, l]`` for each run
+    ``(shift, p0, t0, T)`` and ``t < T``. The backward pass reads the same shifted windows of the plane's
+    gradient: ``grad_x = sum_runs W_run^T grad_window`` (a convolution) and ``grad_W_run = grad_window x^T``.
+    """
+
+    @staticmethod
+    def forward(ctx, x_cols: Tensor, w_runs: Tensor, runs: list[tuple[int, int, int, int]], phases: int) -> Tensor:
+        groups, c_in_group, length = x_cols.shape
+        c_out_group = w_runs.shape[2]
+        plane = x_cols.new_zeros(groups, phases * c_out_group, length)     # [G, phases C_out/G, N qh qw]
+        for shift, p0, t0, taps in runs:
+            if shift < length:
+                weight_run = w_runs[:, t0: t0 + taps].reshape(groups, taps * c_out_group, c_in_group)
+                _stamp_run(plane[:, p0 * c_out_group: (p0 + taps) * c_out_group, shift:], weight_run,
+                           x_cols[:, :, : length - shift])
+        ctx.save_for_backward(x_cols, w_runs)
+        ctx.runs = runs
+        return plane
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        x_cols, w_runs = ctx.saved_tensors
+        groups, c_in_group, length = x_cols.shape
+        c_out_group = w_runs.shape[2]
+        grad_x = torch.zeros_like(x_cols) if ctx.needs_input_grad[0] else None
+        grad_w = torch.zeros_like(w_runs) if ctx.needs_input_grad[1] else None
+        for shift, p0, t0, taps in ctx.runs:
+            if shift >= length:
+                continue
+            window = grad[:, p0 * c_out_group: (p0 + taps) * c_out_group, shift:]     # [G, T C_out/G, L - shift]
+            if grad_x is not None:
+                weight_run = w_runs[:, t0: t0 + taps].reshape(groups, taps * c_out_group, c_in_group)
+                grad_x[:, :, : length - shift].baddbmm_(weight_run.transpose(1, 2), window)
+            if grad_w is not None:
+                grad_w[:, t0: t0 + taps] = torch.bmm(window, x_cols[:, :, : length - shift].transpose(1, 2)).reshape(
+                    groups, taps, c_out_group, c_in_group)
+        return grad_x, grad_w, None, None
+
+
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
                      padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
                      dilation: IntPair = 1) -> Tensor:
@@ -603,11 +692,15 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 
         out[o, s i - p + d u, s j - p + d v] += sum_c input[c, i, j] weight[c, o, u, v]
 
-    Two steps: one matrix product gives every input pixel's stamp, ``weight^T x``
-    (``[C_out kh kw, H W]``, per group), then :func:`col2im`'s scatter-add lays the stamps on the output
-    at stride ``s`` and sums where they overlap; ``padding`` crops ``p`` rows and columns from each side
-    and ``output_padding`` adds rows and columns at the bottom and right. The gradient of the scatter-add
-    is the gather of :func:`im2col`: backpropagating a transposed convolution is a convolution.
+    Every input pixel's stamp ``weight^T x`` is added onto the output at stride ``s``. Done tap by tap
+    (:func:`conv_transpose2d_reference`, or one matrix product and :func:`col2im`) that is ``kh kw``
+    strided scatters. Here the taps are grouped first (:func:`_tap_runs`): with ``d u = s q + r``, tap
+    ``u`` of pixel ``i`` lands on row ``i + q`` of the output's phase plane ``r`` (rows ``s a + r``), so all
+    taps with the same shift ``q`` stamp the input grid, shifted by ``q``, onto different phase planes.
+    Each group is one matrix product added in place at its shift; the planes are then interleaved
+    into the output, ``padding`` crops ``p`` rows and columns from each side and ``output_padding`` keeps
+    extra ones at the bottom and right. The gradient reads the same shifted windows: backpropagating
+    a transposed convolution is a convolution.
 
     Args:
         input: ``Tensor[N, C_in, H, W]`` (or ``[C_in, H, W]``).
@@ -625,17 +718,19 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     step, pad, _, dil, (out_h, out_w) = _check_conv_transpose_args(
         x, weight, bias, stride, padding, output_padding, groups, dilation)
     n, c_in, height, width = x.shape
-    c_out_group, kh, kw = weight.shape[1:]
-    # w^T per group, taps outermost: row (u, v, o) of group g holds weight[g C_in/G + c, o, u, v] over c
-    weight_t = weight.reshape(groups, c_in // groups, c_out_group * kh * kw).transpose(1, 2)
-    weight_t = weight_t.reshape(groups, c_out_group, kh * kw, -1).transpose(1, 2)      # [G, kh kw, C_out/G, C_in/G]
-    stamps = torch.matmul(weight_t.reshape(groups, kh * kw * c_out_group, -1),
-                          x.reshape(n, groups, c_in // groups, height * width))        # [N, G, kh kw C_out/G, H W]
-    stamps = stamps.reshape(n, groups, kh, kw, c_out_group, height, width)
-    full = _scatter_add_blocks(stamps, (out_h + 2 * pad[0], out_w + 2 * pad[1]), dil, step)
+    c_in_group, (c_out_group, kh, kw) = c_in // groups, weight.shape[1:]
+    # phase planes of qh x qw rows and columns: tall enough for the padded output and for the largest shift
+    qh = max(-(-(out_h + 2 * pad[0]) // step[0]), dil[0] * (kh - 1) // step[0] + height)
+    qw = max(-(-(out_w + 2 * pad[1]) // step[1]), dil[1] * (kw - 1) // step[1] + width)
+    runs, order = _tap_runs((kh, kw), dil, step, qw)
+    x_cols = F.pad(x.reshape(n, groups, c_in_group, height, width).permute(1, 2, 0, 3, 4), (0, qw - width, 0, qh - height))
+    x_cols = x_cols.reshape(groups, c_in_group, n * qh * qw)                  # [G, C_in/G, N qh qw], zeros past H, W
+    w_runs = weight.reshape(groups, c_in_group, c_out_group, kh * kw).permute(0, 3, 2, 1)[:, order]  # [G, taps, C_out/G, C_in/G]
+    planes = _ShiftedStamps.apply(x_cols, w_runs, runs, step[0] * step[1])   # [G, s_h s_w C_out/G, N qh qw]
+    planes = planes.reshape(groups, step[0], step[1], c_out_group, n, qh, qw).permute(4, 0, 3, 5, 1, 6, 2)
+    full = planes.reshape(n, groups * c_out_group, qh * step[0], qw * step[1])   # row s a + r of phase r, row a
     out = full[:, :, pad[0]: pad[0] + out_h, pad[1]: pad[1] + out_w]          # [N, C_out, H_out, W_out]
-    if bias is not None:
-        out = out + bias[:, None, None]
+    out = out + bias[:, None, None] if bias is not None else out.contiguous()
     return out[0] if unbatched else out
 
 

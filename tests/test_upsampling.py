@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cvkit.upsampling import (ConvTranspose2d, MaxUnpool2d, bed_of_nails_upsample, bilinear_upsample, col2im,
                               conv2d_as_matmul, conv_as_matrix, conv_transpose2d, conv_transpose2d_as_matmul,
                               conv_transpose2d_reference, im2col, max_unpool2d, nearest_upsample)
+from cvkit.upsampling import _tap_runs
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 DTYPES = [torch.float32, torch.float64]
@@ -363,6 +364,86 @@ def test_conv_transpose_gradcheck(case):
     fn = lambda x, weight, bias: conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, weight, bias), fast_mode=True)
     assert torch.autograd.gradgradcheck(fn, (x, weight, bias), fast_mode=True)
+
+
+def test_tap_runs_by_hand():
+    """k = 3, s = 2, d = 1: d u = 2 q + r gives u = 0 -> (q 0, r 0), 1 -> (0, 1), 2 -> (1, 0). Shift (0, 0) holds
+    taps u, v in {0, 1}: phases r_u 2 + r_v = 0, 1, 2, 3, one run. Shift (0, 1) holds v = 2 (r_v = 0) with
+    u = 0, 1: phases 0 and 2, not consecutive, so two runs. Shift (1, 0): u = 2, v = 0, 1, phases 0, 1. Shift
+    (1, 1): tap (2, 2) alone. Shifts are flattened in a plane 10 wide: q_u 10 + q_v."""
+    runs, order = _tap_runs((3, 3), (1, 1), (2, 2), plane_width=10)
+    assert runs == [(0, 0, 0, 4), (1, 0, 4, 1), (1, 2, 5, 1), (10, 0, 6, 2), (11, 0, 8, 1)]
+    assert order == [0, 1, 3, 4, 2, 5, 6, 7, 8]
+    # FCN's k = 2s: (k / s)^2 = 4 shifts, each one run over all s^2 = 16 phases
+    runs, order = _tap_runs((8, 8), (1, 1), (4, 4), plane_width=7)
+    assert [(shift, p0, taps) for shift, p0, _, taps in runs] == [(0, 0, 16), (1, 0, 16), (7, 0, 16), (8, 0, 16)]
+    assert sorted(order) == list(range(64))
+    # stride 1, dilation 2: every tap its own shift 2 u, one phase
+    runs, order = _tap_runs((2, 3), (2, 2), (1, 1), plane_width=9)
+    assert [(shift, p0, taps) for shift, p0, _, taps in runs] == [(0, 0, 1), (2, 0, 1), (4, 0, 1), (18, 0, 1),
+                                                                  (20, 0, 1), (22, 0, 1)]
+
+
+# one case per product in _stamp_run (one group: a matrix product; depthwise: an outer product; groups: batched)
+# and the geometries that split runs (kernel not a multiple of stride, dilation, output_padding)
+SECOND_ORDER_CASES = [
+    (3, 4, 1, 4, 2, 1, 0, 1, (3, 4)),
+    (2, 3, 1, 3, 2, 1, 1, 1, (3, 3)),
+    (2, 2, 1, 3, 1, 1, 0, 2, (4, 3)),
+    (4, 4, 4, 4, 2, 1, 0, 1, (3, 3)),           # depthwise
+    (4, 8, 4, (3, 2), (2, 3), 0, (1, 2), 1, (2, 3)),   # depthwise with a channel multiplier
+    (4, 6, 2, 3, 2, 0, 1, 2, (3, 3)),           # groups of 2 input channels, dilated
+    (2, 2, 1, 8, 4, 2, 0, 1, (2, 2)),           # k = 2s, as FCN-32s (k 64, s 32)
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SECOND_ORDER_CASES)
+def test_conv_transpose_double_backward_equals_torch(dtype, case):
+    """Gradient of <grad of <out, g>, (v_x, v_w)> with respect to x, weight and g, against torch's."""
+    c_in, c_out, groups, kernel, stride, padding, output_padding, dilation, (h, w) = case
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = randn(2, c_in, h, w, dtype=dtype, grad=True)
+    weight = randn(c_in, c_out // groups, kh, kw, dtype=dtype, seed=1, grad=True)
+    args = (stride, padding, output_padding, groups, dilation)
+    results = []
+    for fn in (conv_transpose2d, F.conv_transpose2d):
+        out = fn(x, weight, None, *args)
+        g = randn(*out.shape, dtype=dtype, seed=2, grad=True)
+        grad_x, grad_w = torch.autograd.grad(out, (x, weight), g, create_graph=True)
+        inner = (grad_x * randn(*x.shape, dtype=dtype, seed=3)).sum() + (grad_w * randn(*weight.shape, dtype=dtype,
+                                                                                                   seed=4)).sum()
+        results.append((out, grad_x, grad_w, *torch.autograd.grad(inner, (x, weight, g), allow_unused=True)))
+    for ours, theirs in zip(*results):
+        if theirs is None:                           # a transposed convolution is bilinear: d2/dx2 = 0
+            assert ours is None or float(ours.abs().max()) == 0
+        else:
+            assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("case", SECOND_ORDER_CASES[:5])
+def test_conv_transpose_gradcheck_each_product(case):
+    c_in, c_out, groups, kernel, stride, padding, output_padding, dilation, (h, w) = case
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = randn(1, c_in, h, w, grad=True)
+    weight = randn(c_in, c_out // groups, kh, kw, seed=1, grad=True)
+    bias = randn(c_out, seed=2, grad=True)
+    fn = lambda x, weight, bias: conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, weight, bias))
+    assert torch.autograd.gradgradcheck(fn, (x, weight, bias), fast_mode=True)
+
+
+def test_conv_transpose_fcn_upsampling_sizes():
+    """The benchmark's FCN-8s and FCN-32s layers (k 16 s 8 p 4; k 64 s 32 p 16), smaller batches, float64."""
+    for (n, c, h), k, s, p in (((2, 5, 6), 16, 8, 4), ((1, 3, 3), 64, 32, 16)):
+        x = randn(n, c, h, h, grad=True)
+        weight = randn(c, c, k, k, seed=1, grad=True)
+        ours, theirs = conv_transpose2d(x, weight, None, s, p), F.conv_transpose2d(x, weight, None, s, p)
+        assert ours.shape == (n, c, h * s, h * s)
+        assert_close(ours, theirs)
+        g = randn(*theirs.shape, seed=2)
+        for got, want in zip(torch.autograd.grad(ours, (x, weight), g), torch.autograd.grad(theirs, (x, weight), g)):
+            assert_close(got, want)
 
 
 def test_col2im_gradcheck():
