@@ -211,6 +211,24 @@ def test_rank_regions_by_hand():
     # boxes with a side under min_box_side are dropped: only the two 2 x 2 boxes stay
     assert rank_regions([a, b], seed=None, min_box_side=2).tolist() == [[0, 0, 2, 2], [5, 5, 7, 7]]
     assert rank_regions([], seed=0).shape == (0, 4)
+    # OpenCV's order: v = RND * level, level 1 for starting regions and max(parts) + 1 for a merge
+    assert a.levels().tolist() == [1, 1, 2] and b.levels().tolist() == [1, 1, 1, 2, 3]
+    assert rank_regions([a, b], seed=None, ranking="opencv").tolist() == [
+        [0, 0, 1, 1], [1, 1, 2, 2], [5, 5, 6, 6], [6, 5, 7, 6], [5, 6, 6, 7], [0, 0, 2, 2], [5, 5, 7, 6], [5, 5, 7, 7]]
+    assert len(rank_regions([a, a], seed=None, ranking="opencv")) == 3
+    with pytest.raises(ValueError, match="ranking"):
+        rank_regions([a], ranking="random")
+
+
+def test_opencv_ranking_puts_small_boxes_first():
+    image = load_photo("coffee").image[::2, ::2]
+    paper = selective_search(image, "opencv_fast")
+    opencv = selective_search(image, "opencv_fast", ranking="opencv")
+    assert torch.equal(torch.unique(paper, dim=0), torch.unique(opencv, dim=0))     # the same pool
+    area = lambda b: ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).median()           # noqa: E731
+    assert area(opencv[:100]) < 0.5 * area(paper[:100])
+    with pytest.raises(ValueError, match="ranking"):
+        selective_search(image, ranking="opencv_fast")
 
 
 def test_selective_search_output():

@@ -17,14 +17,16 @@ One *strategy* is a colour space, a threshold k of the graph segmentation and a 
 
 ``'opencv_fast'`` takes the settings of OpenCV's ``switchToSelectiveSearchFast`` instead: HSV and Lab,
 k = 150, 300, 450 with min_size = 100 and 4-connected pixels (the paper's modes: min_size = k, 8-connected,
-as in the authors' code), C+T+S+F and T+S+F; it is ranked as the paper, not as OpenCV (which puts small
-regions first).
+as in the authors' code), C+T+S+F and T+S+F; it is ranked as the paper unless ``ranking='opencv'``.
 
 *Ranking* (section 3.4): within one hierarchy the region created at position i from the top (the
 whole image is i = 1, the merge before it i = 2, ...) gets the value v = RND * i, RND uniform in
 [0, 1); all strategies' regions are sorted by increasing v, so large regions of every hierarchy come
 early but the order is mixed; repeated boxes keep their first place only. As in the authors' code, the
 starting regions of a segmentation with M merges all get i = M + 1 and enter the pool once.
+OpenCV's ``ximgproc`` turns this around (``ranking='opencv'``): i is a region's level counted from the
+bottom of its merge tree, so small regions come early. On the kit's photos neither order wins everywhere:
+the paper's finds large objects within the first few hundred boxes, OpenCV's finds small parts sooner.
 
 The paper reports 2147 boxes per image, recall 0.980 at IoU 0.5 and MABO 0.804 for fast mode on
 Pascal VOC 2007 test.
@@ -43,8 +45,8 @@ from cvkit.selective_search.features import (COLOUR_SPACES, SIMILARITIES, Region
 from cvkit.selective_search.grouping import Hierarchy, hierarchical_grouping, hierarchical_grouping_reference
 from cvkit.selective_search.segmentation import felzenszwalb, felzenszwalb_scales, region_adjacency
 
-__all__ = ["selective_search", "MODES", "SEGMENTATION_SETTINGS", "strategy_hierarchy", "rank_regions", "felzenszwalb", "felzenszwalb_scales", "region_adjacency",
-           "pixel_bins",
+__all__ = ["selective_search", "search_hierarchies", "rank_regions", "MODES", "SEGMENTATION_SETTINGS", "RANKINGS",
+           "strategy_hierarchy", "felzenszwalb", "felzenszwalb_scales", "region_adjacency", "pixel_bins",
            "region_features", "RegionFeatures", "convert_colour", "similarity", "histogram_intersection",
            "merge_features", "hierarchical_grouping", "hierarchical_grouping_reference", "Hierarchy",
            "COLOUR_SPACES", "SIMILARITIES"]
@@ -58,6 +60,8 @@ MODES = {
 # (min_size, connectivity) of the graph segmentation: the paper's modes use min_size = k and 8-connected
 # pixels (the authors' code); OpenCV's switchToSelectiveSearchFast uses min_size = 100 and 4-connected pixels.
 SEGMENTATION_SETTINGS = {"opencv_fast": (100, 4)}
+# How rank_regions orders the pool: the paper's (large regions early) or OpenCV's (small regions early).
+RANKINGS = ("paper", "opencv")
 
 
 def _rgb_uint8(image: object) -> np.ndarray:
@@ -114,27 +118,41 @@ def strategy_hierarchy(image: object, colour_space: str = "hsv", k: float = 100,
     return labels, hierarchical_grouping(features, region_adjacency(labels), SIMILARITIES[similarities])
 
 
-def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box_side: float = 0.0) -> np.ndarray:
-    """Pool the regions of several hierarchies, ranked as section 3.4 says, repeated boxes removed.
+def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box_side: float = 0.0,
+                 ranking: str = "paper") -> np.ndarray:
+    """Pool the regions of several hierarchies, ranked as section 3.4 says (or as OpenCV), repeated boxes removed.
 
-    As in the authors' code (``Image2HierarchicalGrouping.m``): the merged regions of a hierarchy of M merges
-    sit at positions i = M, M - 1, ..., 1 in order of creation (the last merge, the whole image, is i = 1);
-    its n starting regions all sit at i = M + 1 and enter the pool once per segmentation, however many
-    similarity sets group them. Each region's value is v = RND * i with RND uniform in [0, 1); boxes come
-    in increasing v. Boxes with a side under ``min_box_side`` pixels are dropped (the authors' VOC code and
-    R-CNN's ``selective_search_boxes.m`` use 20).
+    ``'paper'``, as in the authors' code (``Image2HierarchicalGrouping.m``): the merged regions of a hierarchy
+    of M merges sit at positions i = M, M - 1, ..., 1 in order of creation (the last merge, the whole image,
+    is i = 1); its n starting regions all sit at i = M + 1 and enter the pool once per segmentation, however
+    many similarity sets group them. Large regions come early.
+
+    ``'opencv'``, as ``cv2.ximgproc``'s selective search: i is the region's level in its merge tree
+    (:meth:`Hierarchy.levels`: 1 for a starting region, one more than its higher part for a merge), and every
+    hierarchy brings its starting regions. Small regions come early.
+
+    Each region's value is v = RND * i with RND uniform in [0, 1); boxes come in increasing v. Boxes with a
+    side under ``min_box_side`` pixels are dropped (the authors' VOC code and R-CNN's
+    ``selective_search_boxes.m`` use 20).
 
     Args:
         hierarchies: one per strategy; those with the same starting regions share them.
         seed: seeds RND (``None``: sort by i alone, no randomness).
         min_box_side: smallest width and height kept, in pixels.
+        ranking: ``'paper'`` or ``'opencv'``.
 
     Returns:
         ``[N, 4]`` float64 xyxy boxes, best ranked first, each box once.
     """
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
     boxes, positions, segmentations = [np.zeros((0, 4))], [np.zeros(0)], set()
     for h in hierarchies:
         n, m = h.num_initial, len(h.merges)
+        if ranking == "opencv":
+            boxes.append(h.boxes[:n + m])
+            positions.append(h.levels())                                       # i = level, 1 at the bottom
+            continue
         boxes.append(h.boxes[n:n + m])
         positions.append(np.arange(m, 0, -1, dtype=np.float64))                # i = M .. 1
         key = h.boxes[:n].tobytes()                                            # the same segmentation
@@ -151,31 +169,19 @@ def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box
     return boxes[np.sort(first)]
 
 
-def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequence[str] | None = None,
-                     ks: Sequence[float] | None = None, similarities: Sequence[str] | None = None,
-                     sigma: float = 0.8, min_size: int | None = None, connectivity: int | None = None,
-                     min_box_side: float = 0.0, seed: int | None = 0) -> Tensor:
-    """Selective search object proposals for one image, best ranked first.
-
-    Runs every strategy of ``mode`` (one per colour space x k x similarity set; the segmentation and the
-    region features are shared by the similarity sets), then ranks and de-duplicates the boxes with
-    :func:`rank_regions`.
+def search_hierarchies(image: object, mode: str = "fast", *, colour_spaces: Sequence[str] | None = None,
+                       ks: Sequence[float] | None = None, similarities: Sequence[str] | None = None,
+                       sigma: float = 0.8, min_size: int | None = None,
+                       connectivity: int | None = None) -> list[Hierarchy]:
+    """The merge hierarchies of every strategy of ``mode``, before ranking: what :func:`selective_search`
+    ranks with :func:`rank_regions` (to draw several rankings of one image, group it once).
 
     Args:
-        image: ``[H, W, 3]`` uint8 RGB (floats in [0, 1] and ``[3, H, W]`` tensors are accepted).
-        mode: ``'single'``, ``'fast'`` or ``'quality'`` (the paper's diversification strategies), or
-            ``'opencv_fast'`` (the settings of OpenCV's ``switchToSelectiveSearchFast``: k = 150, 300, 450,
-            min_size = 100, 4-connected segmentation; HSV and Lab, C+T+S+F and T+S+F; ranked as the paper).
-        colour_spaces, ks, similarities: override the mode's lists.
-        sigma: Gaussian smoothing before the segmentation.
-        min_size: smallest starting region (default: the mode's, k for the paper's modes).
-        connectivity: 8 or 4 neighbours per pixel in the segmentation (default: the mode's, 8 for the paper's).
-        min_box_side: drop boxes narrower or lower than this many pixels (the authors' VOC code uses 20).
-        seed: seeds the randomised ranking; ``None`` ranks by hierarchy position alone.
+        image, mode, colour_spaces, ks, similarities, sigma, min_size, connectivity: as for
+            :func:`selective_search`.
 
     Returns:
-        ``Tensor[N, 4]`` float32 xyxy boxes in pixels (a region spanning columns c0..c1 has x1 = c0,
-        x2 = c1 + 1), N of the order of 1000-3000 in fast mode on a 500 x 375 photo.
+        One :class:`Hierarchy` per colour space x k x similarity set, in that nesting order.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -204,4 +210,39 @@ def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequen
             features = region_features(converted, labels, bins)
             neighbours = region_adjacency(labels)
             hierarchies += [hierarchical_grouping(features, neighbours, SIMILARITIES[name]) for name in similarities]
-    return torch.from_numpy(rank_regions(hierarchies, seed, min_box_side)).to(torch.float32)
+    return hierarchies
+
+
+def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequence[str] | None = None,
+                     ks: Sequence[float] | None = None, similarities: Sequence[str] | None = None,
+                     sigma: float = 0.8, min_size: int | None = None, connectivity: int | None = None,
+                     min_box_side: float = 0.0, seed: int | None = 0, ranking: str = "paper") -> Tensor:
+    """Selective search object proposals for one image, best ranked first.
+
+    Runs every strategy of ``mode`` (one per colour space x k x similarity set; the segmentation and the
+    region features are shared by the similarity sets: :func:`search_hierarchies`), then ranks and
+    de-duplicates the boxes with :func:`rank_regions`.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB (floats in [0, 1] and ``[3, H, W]`` tensors are accepted).
+        mode: ``'single'``, ``'fast'`` or ``'quality'`` (the paper's diversification strategies), or
+            ``'opencv_fast'`` (the settings of OpenCV's ``switchToSelectiveSearchFast``: k = 150, 300, 450,
+            min_size = 100, 4-connected segmentation; HSV and Lab, C+T+S+F and T+S+F).
+        colour_spaces, ks, similarities: override the mode's lists.
+        sigma: Gaussian smoothing before the segmentation.
+        min_size: smallest starting region (default: the mode's, k for the paper's modes).
+        connectivity: 8 or 4 neighbours per pixel in the segmentation (default: the mode's, 8 for the paper's).
+        min_box_side: drop boxes narrower or lower than this many pixels (the authors' VOC code uses 20).
+        seed: seeds the randomised ranking; ``None`` ranks by hierarchy position alone.
+        ranking: ``'paper'`` (section 3.4: large regions early) or ``'opencv'`` (OpenCV's: by level in the
+            merge tree, small regions early); see :func:`rank_regions`.
+
+    Returns:
+        ``Tensor[N, 4]`` float32 xyxy boxes in pixels (a region spanning columns c0..c1 has x1 = c0,
+        x2 = c1 + 1), N of the order of 1000-3000 in fast mode on a 500 x 375 photo.
+    """
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
+    hierarchies = search_hierarchies(image, mode, colour_spaces=colour_spaces, ks=ks, similarities=similarities,
+                                     sigma=sigma, min_size=min_size, connectivity=connectivity)
+    return torch.from_numpy(rank_regions(hierarchies, seed, min_box_side, ranking)).to(torch.float32)

@@ -44,6 +44,14 @@ class Hierarchy:
     def __len__(self) -> int:
         return len(self.merges)
 
+    def levels(self) -> np.ndarray:
+        """``[n + M]`` float64 height of every region in the merge tree: 1 for a starting region, one more than
+        the higher of its two parts for a merged one (OpenCV ranks by this level, smallest first)."""
+        level = np.ones(self.num_initial + len(self.merges))
+        for m, (i, j) in enumerate(self.merges):
+            level[self.num_initial + m] = max(level[i], level[j]) + 1
+        return level
+
     def region_of(self, step: int) -> np.ndarray:
         """``[n]`` int64: the region each starting region belongs to after the first ``step`` merges."""
         if not 0 <= step <= len(self.merges):
