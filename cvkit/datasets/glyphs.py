@@ -80,7 +80,8 @@ def make_glyph_images(count: int, image_size: int = 48, max_glyphs: int = 3, see
     ``scale_range``; ``θ`` up to ``max_rotation`` degrees either way; shear ``k`` up to ``max_shear``; aspect
     ``a`` in [0.7, 1.4]), then displaced by a smooth random field of amplitude ``elastic`` (in units of the
     letter's size). Letters are white strokes on a dark, noisy background; overlapping letters take the
-    brighter value.
+    brighter value. The centre is drawn at most ``1 - s / 2`` from the middle (image coordinates in [-1, 1]),
+    so a letter near the border can be cut by the frame; its label stays.
 
     Args:
         count: number of images.
