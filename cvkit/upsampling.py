@@ -647,8 +647,11 @@ class _ShiftedStamps(torch.autograd.Function):
     """The stamps of every run, added onto the phase planes at their shift: one matrix product per run.
 
     ``plane[g, (p0 + t) C_out/G + o, shift + l] += sum_c w_runs[g, t0 + t, o, c] x_cols[g, c, l]`` for each run
-    ``(shift, p0, t0, T)`` and ``t < T``. The backward pass reads the same shifted windows of the plane's
-    gradient: ``grad_x = sum_runs W_run^T grad_window`` (a convolution) and ``grad_W_run = grad_window x^T``.
+    ``(shift, p0, t0, T)`` and ``t < T``. Runs that fill the same phase rows (same ``p0`` and ``T``; for
+    FCN's k = 2s, all of them) are one product: their weights side by side, times the input shifted once per
+    run and stacked, so the plane is written once instead of once per run. The backward pass reads the same
+    shifted windows of the plane's gradient: ``grad_x = sum_runs W_run^T grad_window`` (a convolution) and
+    ``grad_W_run = grad_window x^T``.
     """
 
     @staticmethod
@@ -656,11 +659,22 @@ class _ShiftedStamps(torch.autograd.Function):
         groups, c_in_group, length = x_cols.shape
         c_out_group = w_runs.shape[2]
         plane = x_cols.new_zeros(groups, phases * c_out_group, length)     # [G, phases C_out/G, N qh qw]
+        same_rows: dict[tuple[int, int], list[tuple[int, int]]] = {}     # runs that fill the same phase rows
         for shift, p0, t0, taps in runs:
             if shift < length:
-                weight_run = w_runs[:, t0: t0 + taps].reshape(groups, taps * c_out_group, c_in_group)
-                _stamp_run(plane[:, p0 * c_out_group: (p0 + taps) * c_out_group, shift:], weight_run,
-                           x_cols[:, :, : length - shift])
+                same_rows.setdefault((p0, taps), []).append((shift, t0))
+        for (p0, taps), members in same_rows.items():
+            rows = plane[:, p0 * c_out_group: (p0 + taps) * c_out_group]
+            if len(members) == 1 or c_in_group == 1:                    # one product per run, added at its shift
+                for shift, t0 in members:
+                    weight_run = w_runs[:, t0: t0 + taps].reshape(groups, taps * c_out_group, c_in_group)
+                    _stamp_run(rows[:, :, shift:], weight_run, x_cols[:, :, : length - shift])
+            else:   # one product for all: the runs' weights side by side, the input shifted once per run
+                weight_cat = torch.cat([w_runs[:, t0: t0 + taps].reshape(groups, taps * c_out_group, c_in_group)
+                                        for _, t0 in members], dim=2)              # [G, T C_out/G, runs C_in/G]
+                x_cat = torch.cat([F.pad(x_cols[:, :, : length - shift], (shift, 0)) for shift, _ in members],
+                                  dim=1)                                           # [G, runs C_in/G, L]
+                _stamp_run(rows, weight_cat, x_cat)
         ctx.save_for_backward(x_cols, w_runs)
         ctx.runs = runs
         return plane
@@ -697,7 +711,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     strided scatters. Here the taps are grouped first (:func:`_tap_runs`): with ``d u = s q + r``, tap
     ``u`` of pixel ``i`` lands on row ``i + q`` of the output's phase plane ``r`` (rows ``s a + r``), so all
     taps with the same shift ``q`` stamp the input grid, shifted by ``q``, onto different phase planes.
-    Each group is one matrix product added in place at its shift; the planes are then interleaved
+    Each group is one matrix product added in place at its shift (groups that fill the same planes share
+    one product over the stacked shifted inputs); the planes are then interleaved
     into the output, ``padding`` crops ``p`` rows and columns from each side and ``output_padding`` keeps
     extra ones at the bottom and right. The gradient reads the same shifted windows: backpropagating
     a transposed convolution is a convolution.

@@ -384,8 +384,9 @@ def test_tap_runs_by_hand():
                                                                   (20, 0, 1), (22, 0, 1)]
 
 
-# one case per product in _stamp_run (one group: a matrix product; depthwise: an outer product; groups: batched)
-# and the geometries that split runs (kernel not a multiple of stride, dilation, output_padding)
+# one case per product in _stamp_run (one group: a matrix product; depthwise: an outer product; groups: batched),
+# the geometries that split runs (kernel not a multiple of stride, dilation, output_padding), and runs that fill
+# the same phase rows and are stacked into one product (k = 2s; dilation 2 with groups; k = 2s with groups)
 SECOND_ORDER_CASES = [
     (3, 4, 1, 4, 2, 1, 0, 1, (3, 4)),
     (2, 3, 1, 3, 2, 1, 1, 1, (3, 3)),
@@ -394,6 +395,7 @@ SECOND_ORDER_CASES = [
     (4, 8, 4, (3, 2), (2, 3), 0, (1, 2), 1, (2, 3)),   # depthwise with a channel multiplier
     (4, 6, 2, 3, 2, 0, 1, 2, (3, 3)),           # groups of 2 input channels, dilated
     (2, 2, 1, 8, 4, 2, 0, 1, (2, 2)),           # k = 2s, as FCN-32s (k 64, s 32)
+    (4, 6, 2, 4, 2, 1, 0, 1, (3, 3)),           # k = 2s in groups of 2: four runs stacked, one batched product
 ]
 
 
