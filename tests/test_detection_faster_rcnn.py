@@ -47,15 +47,18 @@ def test_runs_on_an_empty_image_and_on_an_image_without_objects(device):
     model = _model().to(device)
     model.eval()
     empty = torch.zeros(2, 3, 64, 64, device=device)
-    detections = model(empty)
-    assert len(detections) == 2
-    for d in detections:
-        assert d["boxes"].dim() == 2 and d["boxes"].shape[1] == 4
-        assert d["scores"].shape == d["labels"].shape == d["boxes"].shape[:1]
-        assert d["labels"].dtype == torch.int64 and bool((d["labels"] >= 1).all())
+    photo = ShapesDetection(1, image_size=64, min_objects=0, max_objects=0, seed=0)[0][0][None].to(device)
+    assert photo.std() > 0.01                                   # a photo crop, not a blank image
+    for images in (empty, photo):
+        detections = model(images)
+        assert len(detections) == len(images)
+        for d in detections:
+            assert d["boxes"].dim() == 2 and d["boxes"].shape[1] == 4
+            assert d["scores"].shape == d["labels"].shape == d["boxes"].shape[:1]
+            assert d["labels"].dtype == torch.int64 and bool((d["labels"] >= 1).all())
+            assert bool((d["boxes"][:, :2] >= 0).all() and (d["boxes"][:, 2:] <= 64).all())   # clipped to the image
     model.train()
     nothing = [{"boxes": torch.zeros(0, 4, device=device), "labels": torch.zeros(0, dtype=torch.int64, device=device)}] * 2
-    photo = ShapesDetection(1, image_size=64, min_objects=0, max_objects=0, seed=0)[0][0][None].to(device)
     for images in (empty, photo.expand(2, -1, -1, -1)):
         losses = model(images, nothing)
         assert all(torch.isfinite(v) for v in losses.values())
