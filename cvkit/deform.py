@@ -446,7 +446,7 @@ def deform_roi_pool(input: Tensor, boxes, offset: Tensor | None, output_size: in
         / per_roi((grid_h * grid_w).clamp(min=1).to(dtype))[..., None]
     base = per_roi(rois[:, 0].long() * (height * width))[..., None]
     index = base + torch.stack((y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1), -1)
-    features = input.permute(0, 2, 3, 1).reshape(batch * height * width, channels)              # [N*H*W, C]
+    features = input.permute(0, 2, 3, 1).reshape(batch * height * width, channels).contiguous()  # [N*H*W, C]: a view is strided for N = 1
     pooled = F.embedding_bag(index.reshape(count * pooled_h * pooled_w, -1), features, mode="sum",
                              per_sample_weights=weight.reshape(count * pooled_h * pooled_w, -1))
     return pooled.reshape(count, pooled_h, pooled_w, channels).permute(0, 3, 1, 2).contiguous()
