@@ -18,13 +18,12 @@ from cvkit.receptive_field import (EmpiricalReceptiveField, ReceptiveField, cove
 from cvkit.viz import color, show_image
 
 
-def photo_tensor(image: np.ndarray, size: int) -> torch.Tensor:
-    """A ``[H, W, 3]`` uint8 photo as a float ``[3, size, size']`` tensor in [0, 1], its longer side ``size``
+def resize_longer_side(image: torch.Tensor, size: int) -> torch.Tensor:
+    """A float ``[3, H, W]`` image (e.g. ``Photo.tensor()``) resized so that its longer side is ``size``
     (area averaging, so small sizes stay smooth)."""
-    x = torch.as_tensor(image).permute(2, 0, 1).float()[None] / 255            # [1, 3, H, W]
-    scale = size / max(x.shape[-2:])
-    out_hw = (max(1, round(x.shape[-2] * scale)), max(1, round(x.shape[-1] * scale)))
-    return F.interpolate(x, size=out_hw, mode="area")[0]
+    scale = size / max(image.shape[-2:])
+    out_hw = (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale)))
+    return F.interpolate(image[None], size=out_hw, mode="area")[0]
 
 
 def draw_field(ax: Axes, field: ReceptiveField, output: tuple[int, int], edgecolor: str = "#ffe119",

@@ -19,7 +19,7 @@ from cvkit.datasets import load_photo, photo_names
 from cvkit.receptive_field import (EmpiricalReceptiveField, ReceptiveField, coverage, empirical_receptive_field,
                                    receptive_field)
 from cvkit.viz import show_image
-from cvkit.viz.receptive_field import draw_field, photo_tensor, show_gradient
+from cvkit.viz.receptive_field import draw_field, resize_longer_side, show_gradient
 from cvkit.widgets._figure import FigureOutput, batch_update
 
 MAX_LAYERS = 6
@@ -92,7 +92,7 @@ class ReceptiveFieldExplorer:
         self.apply_preset(preset)
 
     def _load_photo(self, name: str) -> None:
-        self.image = photo_tensor(load_photo(name).image, self.image_size)          # [3, H, W]
+        self.image = resize_longer_side(load_photo(name).tensor(), self.image_size)          # [3, H, W]
 
     def set_layers(self, layers: list[tuple[int, int, int]]) -> None:
         """Set the controls to ``(kernel, stride, dilation)`` per layer (at most ``MAX_LAYERS``); update once."""
