@@ -410,12 +410,12 @@ def deform_roi_pool(input: Tensor, boxes, offset: Tensor | None, output_size: in
     Returns:
         ``[K, C, H_out, W_out]``, differentiable with respect to ``input`` and ``offset``.
     """
-    from cvkit.roi import _align_geometry, _check_roi_args, _check_sampling, _linear_weights
+    from cvkit.roi import _align_geometry, _check_roi_args, _check_sampling, _feature_rows, _linear_weights
 
     rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
     _check_sampling(sampling_ratio, aligned)
     _check_roi_offset(offset, rois, pooled_h, pooled_w, input)
-    batch, channels, height, width = input.shape
+    _, channels, height, width = input.shape
     count = rois.shape[0]
     if count == 0 or channels == 0 or height * width == 0:
         zero = 0 * input.sum() + (0 * offset.sum() if offset is not None else 0)
@@ -446,7 +446,7 @@ def deform_roi_pool(input: Tensor, boxes, offset: Tensor | None, output_size: in
         / per_roi((grid_h * grid_w).clamp(min=1).to(dtype))[..., None]
     base = per_roi(rois[:, 0].long() * (height * width))[..., None]
     index = base + torch.stack((y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1), -1)
-    features = input.permute(0, 2, 3, 1).reshape(batch * height * width, channels).contiguous()  # [N*H*W, C]: a view is strided for N = 1
+    features = _feature_rows(input)                                                             # [N*H*W, C]
     pooled = F.embedding_bag(index.reshape(count * pooled_h * pooled_w, -1), features, mode="sum",
                              per_sample_weights=weight.reshape(count * pooled_h * pooled_w, -1))
     return pooled.reshape(count, pooled_h, pooled_w, channels).permute(0, 3, 1, 2).contiguous()

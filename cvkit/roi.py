@@ -137,6 +137,16 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 # bilinear interpolation
 
 
+def _feature_rows(input: Tensor) -> Tensor:
+    """``[N, C, H, W]`` features as the ``[N*H*W, C]`` matrix the RoI ops gather from, one row per cell.
+
+    Always a contiguous copy: for N = 1 the permuted reshape is a strided view, on which ``embedding_bag``
+    and ``gather`` run several times slower (RoIAlign with 2000 RoIs on one 16 x 16 map: 3.6x torchvision).
+    """
+    n, channels, height, width = input.shape
+    return input.permute(0, 2, 3, 1).reshape(n * height * width, channels).contiguous()
+
+
 def _linear_weights(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The 1-D half of torchvision's bilinear rule along an axis of ``size`` cells.
 
@@ -310,13 +320,12 @@ def roi_align(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scal
     """
     rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
     _check_sampling(sampling_ratio, aligned)
-    n, channels, height, width = input.shape
+    _, channels, height, width = input.shape
     out_dtype, dtype = input.dtype, _compute_dtype(input.dtype)
     rois = rois.to(dtype)
     if rois.shape[0] == 0 or channels == 0 or height * width == 0:
         return input.new_zeros(rois.shape[0], channels, pooled_h, pooled_w) + 0 * input.sum()
-    # contiguous: for N = 1 the reshape is a strided view, and embedding_bag is 5x slower on one
-    features = input.to(dtype).permute(0, 2, 3, 1).reshape(n * height * width, channels).contiguous()  # [N*H*W, C]
+    features = _feature_rows(input.to(dtype))                                        # [N*H*W, C]
     if sampling_ratio > 0:
         order = None
         chunks = [torch.arange(i, min(i + _ROI_CHUNK, rois.shape[0]), device=rois.device)
@@ -534,11 +543,11 @@ def roi_pool(input: Tensor, boxes: Boxes, output_size: OutputSize, spatial_scale
         ``Tensor[K, C, H_out, W_out]``.
     """
     rois, pooled_h, pooled_w = _check_roi_args(input, boxes, output_size, spatial_scale)
-    n, channels, height, width = input.shape
+    _, channels, height, width = input.shape
     if rois.shape[0] == 0 or channels == 0 or height * width == 0:
         return input.new_zeros(rois.shape[0], channels, pooled_h, pooled_w) + 0 * input.sum()
     dtype = _compute_dtype(input.dtype)
-    features = input.permute(0, 2, 3, 1).reshape(n * height * width, channels).contiguous()     # [N*H*W, C]
+    features = _feature_rows(input)                                                  # [N*H*W, C]
     pieces = []
     for chunk in rois.split(_ROI_CHUNK):
         chunk = chunk.to(dtype)
