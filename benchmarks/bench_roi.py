@@ -7,8 +7,9 @@ The workload of a Fast R-CNN head on a stride-16 backbone: 2 images of 1088 x 80
 over the border); 7 x 7 bins, spatial_scale 1/16, sampling_ratio 2 (and the adaptive grid, aligned, in a
 second row). A second workload is notebook 05's tiny Faster R-CNN at test time: one 128 x 128 image,
 a stride-8 map of 128 x 16 x 16, 2000 RoIs (many RoIs on a small map; batch 1 is where a
-non-contiguous feature view once made cvkit 3.6x slower). 'forward' runs without autograd; 'forward+backward' back-propagates a random gradient into
-the feature map. Each row checks that both libraries agree before timing.
+non-contiguous feature view once made cvkit 3.6x slower). 'forward' runs without autograd;
+'forward+backward' back-propagates a random gradient into the feature map. Each row checks that both
+libraries agree before timing.
 Ratio = cvkit time / torchvision time (below 1: cvkit is faster).
 """
 from __future__ import annotations
@@ -65,7 +66,8 @@ def main() -> None:
             g_ours, = torch.autograd.grad(out_ours, features, grad)
             g_peer, = torch.autograd.grad(out_peer, features, grad)
             # 2000 RoIs on 256 cells: each cell's gradient sums thousands of float32 terms, so compare relative
-            if not (torch.allclose(out_ours, out_peer, atol=1e-5) and torch.allclose(g_ours, g_peer, atol=1e-5 * float(g_peer.abs().max()))):
+            grad_tol = 1e-5 * float(g_peer.abs().max())
+            if not (torch.allclose(out_ours, out_peer, atol=1e-5) and torch.allclose(g_ours, g_peer, atol=grad_tol)):
                 raise SystemExit(f"cvkit.{name} differs from torchvision ({setting}, {description})")
 
             def forward(fn):
