@@ -216,6 +216,9 @@ def test_rank_regions_by_hand():
     assert rank_regions([a, b], seed=None, ranking="opencv").tolist() == [
         [0, 0, 1, 1], [1, 1, 2, 2], [5, 5, 6, 6], [6, 5, 7, 6], [5, 6, 6, 7], [0, 0, 2, 2], [5, 5, 7, 6], [5, 5, 7, 7]]
     assert len(rank_regions([a, a], seed=None, ranking="opencv")) == 3
+    # both ends: i = min(position from the top, level); a: 1, 1, min(1, 2) = 1; b: 1, 1, 1, min(2, 2), min(1, 3)
+    assert rank_regions([a, b], seed=None, ranking="both").tolist() == [
+        [0, 0, 1, 1], [1, 1, 2, 2], [0, 0, 2, 2], [5, 5, 6, 6], [6, 5, 7, 6], [5, 6, 6, 7], [5, 5, 7, 7], [5, 5, 7, 6]]
     with pytest.raises(ValueError, match="ranking"):
         rank_regions([a], ranking="random")
 
@@ -227,6 +230,12 @@ def test_opencv_ranking_puts_small_boxes_first():
     assert torch.equal(torch.unique(paper, dim=0), torch.unique(opencv, dim=0))     # the same pool
     area = lambda b: ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).median()           # noqa: E731
     assert area(opencv[:100]) < 0.5 * area(paper[:100])
+    both = selective_search(image, "opencv_fast", ranking="both")
+    assert torch.equal(torch.unique(both, dim=0), torch.unique(opencv, dim=0))
+    image_box = torch.tensor([0.0, 0.0, image.shape[1], image.shape[0]])
+    # the whole image (i = 1 from the top) comes early in both the paper's order and 'both', late in OpenCV's
+    place = lambda boxes: int((boxes == image_box).all(dim=1).nonzero()[0])         # noqa: E731
+    assert place(paper) < 20 and place(both) < 0.2 * len(both) and place(opencv) > place(both)
     with pytest.raises(ValueError, match="ranking"):
         selective_search(image, ranking="opencv_fast")
 

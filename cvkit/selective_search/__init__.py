@@ -27,6 +27,11 @@ starting regions of a segmentation with M merges all get i = M + 1 and enter the
 OpenCV's ``ximgproc`` turns this around (``ranking='opencv'``): i is a region's level counted from the
 bottom of its merge tree, so small regions come early. On the kit's photos neither order wins everywhere:
 the paper's finds large objects within the first few hundred boxes, OpenCV's finds small parts sooner.
+``ranking='both'`` takes the smaller of the two, the region's distance from the nearer end of its hierarchy:
+the top regions and the starting regions both come early, the middle of the tree last. With OpenCV's coarse
+segmentations (mode ``'opencv_fast'``) that order is level with or ahead of OpenCV's at every number of boxes
+(``benchmarks/bench_selective_search.py``); with the paper's fine ones (k = 50, 100) the starting regions are
+too small to come first, and the paper's order is the better one.
 
 The paper reports 2147 boxes per image, recall 0.980 at IoU 0.5 and MABO 0.804 for fast mode on
 Pascal VOC 2007 test.
@@ -60,8 +65,9 @@ MODES = {
 # (min_size, connectivity) of the graph segmentation: the paper's modes use min_size = k and 8-connected
 # pixels (the authors' code); OpenCV's switchToSelectiveSearchFast uses min_size = 100 and 4-connected pixels.
 SEGMENTATION_SETTINGS = {"opencv_fast": (100, 4)}
-# How rank_regions orders the pool: the paper's (large regions early) or OpenCV's (small regions early).
-RANKINGS = ("paper", "opencv")
+# How rank_regions orders the pool: the paper's (large regions early), OpenCV's (small regions early) or both
+# ends of every hierarchy early.
+RANKINGS = ("paper", "opencv", "both")
 
 
 def _rgb_uint8(image: object) -> np.ndarray:
@@ -131,6 +137,10 @@ def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box
     (:meth:`Hierarchy.levels`: 1 for a starting region, one more than its higher part for a merge), and every
     hierarchy brings its starting regions. Small regions come early.
 
+    ``'both'``: i = min(position from the top, level from the bottom), starting regions as for ``'opencv'``
+    (their level is 1). A region near either end of its hierarchy comes early: the whole image and the last
+    merges, and the starting regions with their first merges.
+
     Each region's value is v = RND * i with RND uniform in [0, 1); boxes come in increasing v. Boxes with a
     side under ``min_box_side`` pixels are dropped (the authors' VOC code and R-CNN's
     ``selective_search_boxes.m`` use 20).
@@ -139,7 +149,7 @@ def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box
         hierarchies: one per strategy; those with the same starting regions share them.
         seed: seeds RND (``None``: sort by i alone, no randomness).
         min_box_side: smallest width and height kept, in pixels.
-        ranking: ``'paper'`` or ``'opencv'``.
+        ranking: ``'paper'``, ``'opencv'`` or ``'both'``.
 
     Returns:
         ``[N, 4]`` float64 xyxy boxes, best ranked first, each box once.
@@ -149,9 +159,13 @@ def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box
     boxes, positions, segmentations = [np.zeros((0, 4))], [np.zeros(0)], set()
     for h in hierarchies:
         n, m = h.num_initial, len(h.merges)
-        if ranking == "opencv":
+        if ranking in ("opencv", "both"):
             boxes.append(h.boxes[:n + m])
-            positions.append(h.levels())                                       # i = level, 1 at the bottom
+            level = h.levels()                                                 # 1 at the bottom
+            if ranking == "both":                                              # the nearer end of the tree
+                from_top = np.concatenate((np.full(n, m + 1.0), np.arange(m, 0, -1, dtype=np.float64)))
+                level = np.minimum(level, from_top)
+            positions.append(level)
             continue
         boxes.append(h.boxes[n:n + m])
         positions.append(np.arange(m, 0, -1, dtype=np.float64))                # i = M .. 1
@@ -234,8 +248,10 @@ def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequen
         connectivity: 8 or 4 neighbours per pixel in the segmentation (default: the mode's, 8 for the paper's).
         min_box_side: drop boxes narrower or lower than this many pixels (the authors' VOC code uses 20).
         seed: seeds the randomised ranking; ``None`` ranks by hierarchy position alone.
-        ranking: ``'paper'`` (section 3.4: large regions early) or ``'opencv'`` (OpenCV's: by level in the
-            merge tree, small regions early); see :func:`rank_regions`.
+        ranking: ``'paper'`` (section 3.4: large regions early), ``'opencv'`` (OpenCV's: by level in the
+            merge tree, small regions early) or ``'both'`` (by distance from the nearer end of the tree: with
+            ``mode='opencv_fast'``, level with or ahead of OpenCV at every number of boxes on the kit's photos);
+            see :func:`rank_regions`.
 
     Returns:
         ``Tensor[N, 4]`` float32 xyxy boxes in pixels (a region spanning columns c0..c1 has x1 = c0,
