@@ -213,6 +213,7 @@ def test_rank_regions_by_hand():
     assert rank_regions([], seed=0).shape == (0, 4)
     # OpenCV's order: v = RND * level, level 1 for starting regions and max(parts) + 1 for a merge
     assert a.levels().tolist() == [1, 1, 2] and b.levels().tolist() == [1, 1, 1, 2, 3]
+    assert a.positions().tolist() == [2, 2, 1] and b.positions().tolist() == [3, 3, 3, 2, 1]
     assert rank_regions([a, b], seed=None, ranking="opencv").tolist() == [
         [0, 0, 1, 1], [1, 1, 2, 2], [5, 5, 6, 6], [6, 5, 7, 6], [5, 6, 6, 7], [0, 0, 2, 2], [5, 5, 7, 6], [5, 5, 7, 7]]
     assert len(rank_regions([a, a], seed=None, ranking="opencv")) == 3

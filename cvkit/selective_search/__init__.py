@@ -159,21 +159,20 @@ def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box
     boxes, positions, segmentations = [np.zeros((0, 4))], [np.zeros(0)], set()
     for h in hierarchies:
         n, m = h.num_initial, len(h.merges)
-        if ranking in ("opencv", "both"):
+        if ranking == "opencv":
             boxes.append(h.boxes[:n + m])
-            level = h.levels()                                                 # 1 at the bottom
-            if ranking == "both":                                              # the nearer end of the tree
-                from_top = np.concatenate((np.full(n, m + 1.0), np.arange(m, 0, -1, dtype=np.float64)))
-                level = np.minimum(level, from_top)
-            positions.append(level)
-            continue
-        boxes.append(h.boxes[n:n + m])
-        positions.append(np.arange(m, 0, -1, dtype=np.float64))                # i = M .. 1
-        key = h.boxes[:n].tobytes()                                            # the same segmentation
-        if key not in segmentations:
-            segmentations.add(key)
-            boxes.append(h.boxes[:n])
-            positions.append(np.full(n, m + 1.0))                              # starting regions: i = M + 1
+            positions.append(h.levels())                                       # i = level, 1 at the bottom
+        elif ranking == "both":
+            boxes.append(h.boxes[:n + m])
+            positions.append(np.minimum(h.positions(), h.levels()))            # i = distance from the nearer end
+        else:
+            boxes.append(h.boxes[n:n + m])
+            positions.append(h.positions()[n:])                                # i = M .. 1
+            key = h.boxes[:n].tobytes()                                        # the same segmentation
+            if key not in segmentations:
+                segmentations.add(key)
+                boxes.append(h.boxes[:n])
+                positions.append(h.positions()[:n])                            # starting regions: i = M + 1
     boxes, position = np.concatenate(boxes), np.concatenate(positions)
     value = position if seed is None else position * np.random.default_rng(seed).random(len(position))
     boxes = boxes[np.argsort(value, kind="stable")]

@@ -52,6 +52,12 @@ class Hierarchy:
             level[self.num_initial + m] = max(level[i], level[j]) + 1
         return level
 
+    def positions(self) -> np.ndarray:
+        """``[n + M]`` float64 place of every region counted from the top, as the paper ranks them: the last merge
+        (the whole image) is 1, the merge before it 2, ..., the first merge M, and every starting region M + 1."""
+        m = len(self.merges)
+        return np.concatenate((np.full(self.num_initial, m + 1.0), np.arange(m, 0, -1, dtype=np.float64)))
+
     def region_of(self, step: int) -> np.ndarray:
         """``[n]`` int64: the region each starting region belongs to after the first ``step`` merges."""
         if not 0 <= step <= len(self.merges):
