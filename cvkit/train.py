@@ -94,8 +94,8 @@ def _total(loss: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float
 def fit(model: nn.Module, train_batches: Iterable, loss_fn: LossFn, *, epochs: int,
         optimizer: torch.optim.Optimizer, device: torch.device | str = "cpu",
         evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
-        scheduler: Any = None, max_grad_norm: float | None = None, desc: str = "train",
-        progress: bool = True) -> History:
+        scheduler: Any = None, scheduler_step: str = "epoch", max_grad_norm: float | None = None,
+        desc: str = "train", progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_batches`` and return the history.
 
     Args:
@@ -104,8 +104,11 @@ def fit(model: nn.Module, train_batches: Iterable, loss_fn: LossFn, *, epochs: i
         loss_fn: ``loss_fn(model, batch)`` with the batch already on ``device``; returns a scalar
             tensor or a dict of named scalar tensors, which are summed.
         epochs: number of passes over ``train_batches``.
-        optimizer: steps once per batch; ``scheduler`` (if given) steps once per epoch.
+        optimizer: steps once per batch.
         evaluate: called after every epoch under ``torch.no_grad()``; its dict is logged.
+        scheduler: a learning-rate scheduler, stepped once per epoch, or once per batch after the optimizer
+            with ``scheduler_step='batch'`` (for schedules counted in steps, such as ``OneCycleLR``).
+        scheduler_step: ``'epoch'`` or ``'batch'``.
         max_grad_norm: clip the gradient norm to this value before each step.
         progress: show a tqdm bar over batches (off in tests).
 
@@ -115,6 +118,8 @@ def fit(model: nn.Module, train_batches: Iterable, loss_fn: LossFn, *, epochs: i
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
     model.to(device)
     history = History()
     for epoch in range(1, epochs + 1):
@@ -133,13 +138,15 @@ def fit(model: nn.Module, train_batches: Iterable, loss_fn: LossFn, *, epochs: i
             if max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
+            if scheduler is not None and scheduler_step == "batch":
+                scheduler.step()
             for name, value in logged.items():
                 sums[name] = sums.get(name, 0.0) + value
             batches += 1
             bar.set_postfix(loss=f"{logged['loss']:.4f}")
         if batches == 0:
             raise ValueError("train_batches yielded no batch")
-        if scheduler is not None:
+        if scheduler is not None and scheduler_step == "epoch":
             scheduler.step()
         history.epoch_seconds.append(time.perf_counter() - start)
         history.log({name: value / batches for name, value in sums.items()})

@@ -66,6 +66,39 @@ def test_empty_batches_and_negative_epochs_are_refused():
         fit(model, [], lambda m, b: m(b).sum(), epochs=-1, optimizer=optimizer, progress=False)
 
 
+def test_scheduler_steps_once_per_epoch_or_once_per_batch():
+    def mse(m, batch):
+        return nn.functional.mse_loss(m(batch[0]), batch[1])
+
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, _line_data(4), mse, epochs=3, optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5), progress=False)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)      # halved after each epoch
+
+    # per batch: the rates the optimizer sees are OneCycleLR's own, stepped by hand 3 epochs x 4 batches
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def recording_mse(m, batch):
+        seen.append(optimizer.param_groups[0]["lr"])
+        return mse(m, batch)
+
+    fit(model, _line_data(4), recording_mse, epochs=3, optimizer=optimizer, progress=False, scheduler_step="batch",
+        scheduler=torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=12))
+    reference_optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+    reference = torch.optim.lr_scheduler.OneCycleLR(reference_optimizer, max_lr=0.5, total_steps=12)
+    expected = []
+    for _ in range(12):
+        expected.append(reference_optimizer.param_groups[0]["lr"])
+        reference_optimizer.step()
+        reference.step()
+    assert seen == pytest.approx(expected) and len(set(seen)) > 6
+    with pytest.raises(ValueError, match="scheduler_step"):
+        fit(model, _line_data(1), mse, epochs=1, optimizer=optimizer, scheduler_step="step", progress=False)
+
+
 def test_to_device_walks_nested_structures():
     Pair = namedtuple("Pair", "image target")
     batch = {"a": [torch.zeros(1), (torch.ones(2), "label")], "b": Pair(torch.zeros(3), 7)}
