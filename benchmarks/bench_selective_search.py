@@ -7,8 +7,9 @@ IoU 0.5 and 0.7 and MABO against the number of proposals, on the same images and
 Both run single-threaded (cv2.setNumThreads, torch threads; cvkit's numba loops are serial). Times are
 medians of runs that alternate the two in one process, after a warm-up (numba's compilation is cached
 on disk and not counted); process CPU time of one run of each is printed too. Ratio = cvkit time / OpenCV
-time ('opencv_fast' is timed with ranking='both'). cvkit's 'fast' follows the paper (k = 50, 100, min_size = k, 8-connected segmentation); 'opencv_fast'
-takes the settings of OpenCV's switchToSelectiveSearchFast (k = 150, 300, 450, min_size = 100, 4-connected);
+time ('opencv_fast' is timed with ranking='both'). cvkit's 'fast' follows the paper (k = 50, 100, min_size = k,
+8-connected segmentation); 'opencv_fast' takes the settings of OpenCV's switchToSelectiveSearchFast
+(k = 150, 300, 450, min_size = 100, 4-connected);
 all use HSV and Lab and the similarity sets C+T+S+F and T+S+F, and cvkit ranks as the paper; 'opencv_fast,
 OpenCV's ranking' orders the same pool as OpenCV does (small regions first), 'opencv_fast, both ends' by
 each region's distance from the nearer end of its hierarchy (ranking='both'). The photos and their hand-drawn
@@ -136,6 +137,7 @@ def quality(images: list[np.ndarray], gts: list[torch.Tensor], labels: list[list
         rows += [row("all" if n == 10 ** 9 else str(n), name, cs, i) for name, cs in curves.items()]
     rows += [row("OpenCV's", name, cs, 0) for name, cs in at_opencv.items()]
     print_table(["proposals", "method", "boxes", "recall@0.5", "recall@0.7", "MABO"], rows)
+
 
 if __name__ == "__main__":
     main()

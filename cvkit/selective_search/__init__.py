@@ -25,13 +25,14 @@ whole image is i = 1, the merge before it i = 2, ...) gets the value v = RND * i
 early but the order is mixed; repeated boxes keep their first place only. As in the authors' code, the
 starting regions of a segmentation with M merges all get i = M + 1 and enter the pool once.
 OpenCV's ``ximgproc`` turns this around (``ranking='opencv'``): i is a region's level counted from the
-bottom of its merge tree, so small regions come early. On the kit's photos neither order wins everywhere:
-the paper's finds large objects within the first few hundred boxes, OpenCV's finds small parts sooner.
-``ranking='both'`` takes the smaller of the two, the region's distance from the nearer end of its hierarchy:
-the top regions and the starting regions both come early, the middle of the tree last. With OpenCV's coarse
-segmentations (mode ``'opencv_fast'``) that order is level with or ahead of OpenCV's at every number of boxes
-(``benchmarks/bench_selective_search.py``); with the paper's fine ones (k = 50, 100) the starting regions are
-too small to come first, and the paper's order is the better one.
+bottom of its merge tree, so small regions come early. On the kit's photos neither of the two wins
+everywhere: the paper's finds large objects within the first few hundred boxes, OpenCV's finds small parts
+sooner. ``ranking='both'`` takes the smaller of the two, the region's distance from the nearer end of its
+hierarchy: the top regions and the starting regions both come early, the middle of the tree last. With
+OpenCV's coarse segmentations (mode ``'opencv_fast'``) that order is level with OpenCV's (within the noise of
+the random ranking) or ahead at every number of boxes (``benchmarks/bench_selective_search.py``); with the
+paper's fine ones (k = 50, 100) the starting regions are too small to come first, and the paper's order is
+the better one.
 
 The paper reports 2147 boxes per image, recall 0.980 at IoU 0.5 and MABO 0.804 for fast mode on
 Pascal VOC 2007 test.
@@ -249,8 +250,8 @@ def selective_search(image: object, mode: str = "fast", *, colour_spaces: Sequen
         seed: seeds the randomised ranking; ``None`` ranks by hierarchy position alone.
         ranking: ``'paper'`` (section 3.4: large regions early), ``'opencv'`` (OpenCV's: by level in the
             merge tree, small regions early) or ``'both'`` (by distance from the nearer end of the tree: with
-            ``mode='opencv_fast'``, level with or ahead of OpenCV at every number of boxes on the kit's photos);
-            see :func:`rank_regions`.
+            ``mode='opencv_fast'``, level with OpenCV within the ranking's noise, or ahead, at every number of
+            boxes on the kit's photos); see :func:`rank_regions`.
 
     Returns:
         ``Tensor[N, 4]`` float32 xyxy boxes in pixels (a region spanning columns c0..c1 has x1 = c0,
