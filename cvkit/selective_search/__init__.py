@@ -17,7 +17,8 @@ One *strategy* is a colour space, a threshold k of the graph segmentation and a 
 
 ``'opencv_fast'`` takes the settings of OpenCV's ``switchToSelectiveSearchFast`` instead: HSV and Lab,
 k = 150, 300, 450 with min_size = 100 and 4-connected pixels (the paper's modes: min_size = k, 8-connected,
-as in the authors' code), C+T+S+F and T+S+F; it is ranked as the paper unless ``ranking='opencv'``.
+as in the authors' code), C+T+S+F and T+S+F; it is ranked as the paper unless ``ranking`` says otherwise
+(``'both'`` is the order that matches OpenCV's quality, see below).
 
 *Ranking* (section 3.4): within one hierarchy the region created at position i from the top (the
 whole image is i = 1, the merge before it i = 2, ...) gets the value v = RND * i, RND uniform in
