@@ -26,6 +26,11 @@ def test_the_planned_first_notebooks_exist():
     assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", n) for n in names)
 
 
+def test_getting_started_lists_every_notebook():
+    listed = re.findall(r"^\| (\d\d) \|", _source(_cells(NOTEBOOKS[0])[0]), flags=re.MULTILINE)
+    assert listed == [p.name[:2] for p in NOTEBOOKS], "notebook 00's table must name the notebooks that exist"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_outputs_except_checked_text(path):
     for i, cell in enumerate(_cells(path)):
