@@ -18,11 +18,13 @@ side, is resized to the box grown by the same factor (bilinear, ``align_corners=
 an image of zeros; thresholding at 0.5 gives the binary mask.
 
 Names, arguments and outputs follow ``torchvision.models.detection.roi_heads`` and ``mask_rcnn``; the tests
-compare them. :func:`paste_masks_in_image` resizes every mask at once as two matrix products (bilinear
-resizing is separable: ``R_y @ mask @ R_x^T``), where torchvision loops over masks: 0.65x its time for 100
-masks in a 480 x 640 image (``benchmarks/bench_mask_head.py``, one thread). The targets are slow: cvkit's
-RoIAlign on one-channel masks with many samples per bin takes about 30x torchvision's (213 vs 7 ms for 128
-RoIs), which makes :func:`maskrcnn_loss` about 23x slower; RoIAlign's gather pays per sample, not per channel.
+compare them. :func:`paste_masks_in_image` resizes every mask at once as two batched matrix products
+(bilinear resizing is separable: ``R_y @ mask @ R_x^T``, with the resizing rows of
+:func:`cvkit.upsampling.bilinear_upsample` placed at each box), where torchvision interpolates mask by mask:
+0.70x its time for 100 masks in a 480 x 640 image (``benchmarks/bench_mask_head.py``, one thread). The
+targets are slow: cvkit's RoIAlign on one-channel masks with many samples per bin takes about 30x
+torchvision's (213 vs 7 ms for 128 RoIs), which makes :func:`maskrcnn_loss` about 23x slower; RoIAlign's
+gather pays per sample, not per channel.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cvkit.roi import roi_align
-from cvkit.upsampling import ConvTranspose2d
+from cvkit.upsampling import ConvTranspose2d, _linear_weights
 
 __all__ = ["project_masks_on_boxes", "maskrcnn_loss", "maskrcnn_inference", "paste_masks_in_image",
            "MaskRCNNHeads", "MaskRCNNPredictor"]
@@ -101,26 +103,16 @@ def maskrcnn_inference(x: Tensor, labels: Sequence[Tensor]) -> list[Tensor]:
     return list(probability.split(counts, dim=0))
 
 
-def _resize_matrix(size: Tensor, start: Tensor, length: int, mask_size: int, dtype: torch.dtype) -> Tensor:
-    """Rows of bilinear resizing (``align_corners=False``) of ``mask_size`` values to ``size[n]`` values,
-    one row per image pixel ``p`` in ``[0, length)``; the row is 0 where ``p - start[n]`` is outside
-    ``[0, size[n])``.
-
-    Returns:
-        ``[N, length, mask_size]``: image pixel p gets sum_j R[n, p, j] mask[j].
-    """
-    pixel = torch.arange(length, device=size.device)
-    out = pixel[None] - start[:, None]                                                # [N, L] index in the resized mask
-    inside = (out >= 0) & (out < size[:, None])
-    scale = torch.full_like(size, mask_size, dtype=dtype) / size.to(dtype)           # in / out, as F.interpolate
-    source = (scale[:, None] * (out.to(dtype) + 0.5) - 0.5).clamp(min=0)              # half-pixel centres
-    low = source.floor().long().clamp(max=mask_size - 1)
-    high = (low + 1).clamp(max=mask_size - 1)
-    weight_high = (source - low.to(dtype)).clamp(0, 1)
-    matrix = torch.zeros(*out.shape, mask_size, dtype=dtype, device=size.device)
-    matrix.scatter_add_(-1, low[..., None], (1 - weight_high)[..., None])
-    matrix.scatter_add_(-1, high[..., None], weight_high[..., None])
-    return matrix * inside[..., None]
+def _placed_weights(length: int, start: int, size: int, mask_size: int, dtype: torch.dtype,
+                    device: torch.device) -> Tensor:
+    """``[length, mask_size]``: bilinear resizing of ``mask_size`` values to ``size`` (``align_corners=False``,
+    :func:`cvkit.upsampling._linear_weights`), its row ``r`` placed at image pixel ``start + r``; rows of
+    pixels outside the resized mask are 0."""
+    weights = torch.zeros(length, mask_size, dtype=dtype, device=device)
+    low, high = max(start, 0), min(start + size, length)
+    if high > low:
+        weights[low:high] = _linear_weights(mask_size, size, None, False, dtype, device)[low - start:high - start]
+    return weights
 
 
 def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int], padding: int = 1) -> Tensor:
@@ -157,11 +149,12 @@ def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int
     half = (boxes[:, 2:] - boxes[:, :2]) * 0.5 * scale
     centre = (boxes[:, 2:] + boxes[:, :2]) * 0.5
     grown = torch.cat((centre - half, centre + half), dim=1).to(torch.int64)         # [N, 4]
-    box_w = (grown[:, 2] - grown[:, 0] + 1).clamp(min=1)
-    box_h = (grown[:, 3] - grown[:, 1] + 1).clamp(min=1)
-    rows = _resize_matrix(box_h, grown[:, 1], height, masks.shape[-1], masks.dtype)  # [N, H, M']
-    columns = _resize_matrix(box_w, grown[:, 0], width, masks.shape[-1], masks.dtype)  # [N, W, M']
-    return (rows @ masks @ columns.transpose(1, 2))[:, None]                         # [N, 1, H, W]
+    padded_size = masks.shape[-1]
+    rows, columns = [], []
+    for x1, y1, x2, y2 in grown.tolist():
+        rows.append(_placed_weights(height, y1, max(y2 - y1 + 1, 1), padded_size, masks.dtype, masks.device))
+        columns.append(_placed_weights(width, x1, max(x2 - x1 + 1, 1), padded_size, masks.dtype, masks.device))
+    return (torch.stack(rows) @ masks @ torch.stack(columns).transpose(1, 2))[:, None]  # [N, 1, H, W]
 
 
 class MaskRCNNHeads(nn.Sequential):
