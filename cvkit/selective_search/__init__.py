@@ -161,20 +161,19 @@ def rank_regions(hierarchies: Sequence[Hierarchy], seed: int | None = 0, min_box
     boxes, positions, segmentations = [np.zeros((0, 4))], [np.zeros(0)], set()
     for h in hierarchies:
         n, m = h.num_initial, len(h.merges)
-        if ranking == "opencv":
+        if ranking != "paper":                                                 # every region, by its level
+            level = h.levels()                                                 # 1 at the bottom
             boxes.append(h.boxes[:n + m])
-            positions.append(h.levels())                                       # i = level, 1 at the bottom
-        elif ranking == "both":
-            boxes.append(h.boxes[:n + m])
-            positions.append(np.minimum(h.positions(), h.levels()))            # i = distance from the nearer end
-        else:
-            boxes.append(h.boxes[n:n + m])
-            positions.append(h.positions()[n:])                                # i = M .. 1
-            key = h.boxes[:n].tobytes()                                        # the same segmentation
-            if key not in segmentations:
-                segmentations.add(key)
-                boxes.append(h.boxes[:n])
-                positions.append(h.positions()[:n])                            # starting regions: i = M + 1
+            positions.append(level if ranking == "opencv" else np.minimum(h.positions(), level))  # 'both': nearer end
+            continue
+        from_top = h.positions()
+        boxes.append(h.boxes[n:n + m])
+        positions.append(from_top[n:])                                         # i = M .. 1
+        key = h.boxes[:n].tobytes()                                            # the same segmentation
+        if key not in segmentations:
+            segmentations.add(key)
+            boxes.append(h.boxes[:n])
+            positions.append(from_top[:n])                                     # starting regions: i = M + 1
     boxes, position = np.concatenate(boxes), np.concatenate(positions)
     value = position if seed is None else position * np.random.default_rng(seed).random(len(position))
     boxes = boxes[np.argsort(value, kind="stable")]
